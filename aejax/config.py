@@ -1,0 +1,63 @@
+"""The base configuration every experiment starts from.
+
+Every field a run reads is listed here with its default, so that
+``--config.<field>=<value>`` overrides have one place to look up.
+Experiments under ``experiments/`` call :func:`base_config` and change what
+they need.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0                      # parameters, step keys and shuffling
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "fashion_mnist"   # "fashion_mnist" or "digits"
+  c.data.source = "auto"          # "auto", "idx" or "tfds"
+  c.data.idx_dir = DEFAULT_FASHION_MNIST_DIR
+  c.data.tfds_data_dir = ""       # "" = TFDS's default directory
+  c.data.download = False         # let TFDS download when data is absent
+  c.data.validation_size = 5000   # held out of train with split_seed
+  c.data.split_seed = 0
+  c.data.binarize = False         # dynamic binarisation of every batch
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "mlp"            # "mlp" or "conv"
+  c.model.latent_dim = 32
+  c.model.hidden = (512, 256)     # mlp: encoder widths (decoder mirrors)
+  c.model.activation = "relu"     # mlp hidden non-linearity
+  c.model.filters = (32, 64)      # conv: encoder filters (decoder mirrors)
+
+  c.method = ml_collections.ConfigDict()
+  c.method.name = "ae"            # see aejax.methods.METHODS
+  c.method.loss = "mse"           # "mse" (mean/pixel) or "bce" (nats/image)
+  c.method.output = "sigmoid"     # decoder output activation
+  c.method.corruption = ml_collections.ConfigDict(dict(
+      name="gaussian", mean=0.5, std=0.5, clip_min=0.0, clip_max=1.0))
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adam"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.b1 = 0.9
+  c.optimizer.b2 = 0.999
+  c.optimizer.weight_decay = 0.0  # adamw only
+  c.optimizer.momentum = 0.0      # sgd only
+  c.optimizer.grad_clip_norm = 0.0  # 0 = no clipping
+
+  c.batch_size = 128              # global, split over all devices
+  c.eval_batch_size = 1000
+  c.num_epochs = 10
+  c.max_steps = -1                # > 0: stop after this many steps in total
+  c.num_devices = 0               # 0 = all devices
+  c.log_every_steps = 100
+  c.checkpoint_every_steps = 0    # 0 = once per epoch
+  c.keep_checkpoints = 3
+  c.num_figure_images = 10
+  c.progress_bar = True
+  return c

@@ -1,0 +1,72 @@
+"""Reader for the IDX format of (Fashion-)MNIST, with integrity checks.
+
+The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/) is a big-endian
+header -- two zero bytes, a type code, the number of dimensions, then one uint32
+per dimension -- followed by the raw array. Files may be gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+
+# IDX type code -> numpy dtype (big-endian where it matters).
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+class IdxFormatError(ValueError):
+  """An IDX file is corrupt, truncated or not an IDX file at all."""
+
+
+def _read_bytes(path: str) -> bytes:
+  opener = gzip.open if path.endswith(".gz") else open
+  try:
+    with opener(path, "rb") as f:
+      return f.read()
+  except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
+    raise IdxFormatError(
+        f"Could not read IDX file {path!r}: {e}. The file is corrupt or "
+        "truncated; reinstall the data set (for Fashion-MNIST: "
+        "`apt-get install --reinstall dataset-fashion-mnist`).") from e
+
+
+def parse_idx(raw: bytes, path: str = "<bytes>") -> np.ndarray:
+  """Parses the bytes of one IDX file into an array, checking magic and size."""
+  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+    magic = raw[:4].hex() if raw else "(empty file)"
+    raise IdxFormatError(
+        f"{path!r} is not an IDX file: bad magic number {magic} (expected "
+        "0x0000 then a type code 08/09/0B/0C/0D/0E and the number of "
+        "dimensions). Reinstall or re-download the data set.")
+  dtype = _IDX_DTYPES[raw[2]]
+  ndim = raw[3]
+  header_len = 4 + 4 * ndim
+  if len(raw) < header_len:
+    raise IdxFormatError(f"{path!r} is truncated inside its header.")
+  shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
+  expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+  actual = len(raw) - header_len
+  if actual != expected:
+    raise IdxFormatError(
+        f"{path!r} has {actual} data bytes but its header declares shape "
+        f"{shape} ({expected} bytes): the file is "
+        f"{'truncated' if actual < expected else 'longer than declared'}. "
+        "Reinstall or re-download the data set.")
+  data = np.frombuffer(raw, dtype, offset=header_len).reshape(shape)
+  return data.astype(dtype.newbyteorder("="), copy=True)
+
+
+def read_idx(path: str) -> np.ndarray:
+  """Reads an IDX file (optionally .gz) into a native-endian numpy array."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(path)
+  return parse_idx(_read_bytes(path), path)

@@ -1,0 +1,137 @@
+"""Batches on the devices: per-epoch shuffling from the seed, sharding over the
+``data`` mesh axis, prefetching, and resuming at any step.
+
+The order of training examples is a pure function of ``(seed, epoch)``, so a
+run resumed at step ``s`` sees exactly the batches an unbroken run sees from
+step ``s`` on. The last partial batch of an epoch is dropped, so every
+training step has the same shape and the step compiles once.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Iterator
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from aejax.data.sources import Split
+
+DATA_AXIS = "data"
+
+
+def make_mesh(num_devices: int = 0) -> Mesh:
+  """A 1-d mesh with axis ``data`` over the first ``num_devices`` devices.
+
+  Args:
+    num_devices: how many devices to use; 0 means all of them.
+  """
+  devices = jax.devices()
+  if num_devices < 0 or num_devices > len(devices):
+    raise ValueError(f"num_devices={num_devices} but {len(devices)} devices "
+                     f"are available ({devices[0].platform}); use 0 for all.")
+  devices = devices[:num_devices or len(devices)]
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices)
+
+
+def data_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) dimension split over the ``data`` axis."""
+  return NamedSharding(mesh, P(DATA_AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, what: str = "batch_size"):
+  n = mesh.devices.size
+  if batch_size <= 0 or batch_size % n:
+    raise ValueError(
+        f"{what}={batch_size} cannot be split evenly over the {n} devices of "
+        f"the data mesh: use a positive multiple of {n}, or set "
+        "--config.num_devices to a divisor of it.")
+
+
+def to_device(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict:
+  """Places a host batch on the devices, split along its leading dimension."""
+  return {k: jax.make_array_from_process_local_data(sharding, v)
+          for k, v in batch.items()}
+
+
+class TrainBatches:
+  """Endless iterator of shuffled, sharded training batches.
+
+  Args:
+    split: the training split.
+    batch_size: global batch size (divisible by the number of devices).
+    seed: shuffling seed; epoch ``e`` uses the permutation drawn from
+      ``np.random.default_rng([seed, e])``.
+    mesh: the device mesh.
+    start_step: the first step to yield (for resuming).
+    prefetch: number of batches placed on the devices ahead of use.
+  """
+
+  def __init__(self, split: Split, batch_size: int, seed: int, mesh: Mesh,
+               start_step: int = 0, prefetch: int = 2):
+    check_batch_size(batch_size, mesh)
+    if batch_size > len(split):
+      raise ValueError(f"batch_size={batch_size} is larger than the "
+                       f"{len(split)} training examples.")
+    self._split = split
+    self.batch_size = batch_size
+    self.seed = seed
+    self.steps_per_epoch = len(split) // batch_size
+    self._sharding = data_sharding(mesh)
+    self._next_step = start_step
+    self._prefetch = prefetch
+    self._queue: collections.deque = collections.deque()
+    self._order_epoch, self._order = -1, None
+
+  def _order_for(self, epoch: int) -> np.ndarray:
+    if epoch != self._order_epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      self._order = rng.permutation(len(self._split))
+      self._order_epoch = epoch
+    return self._order
+
+  def host_batch(self, step: int) -> dict[str, np.ndarray]:
+    """The batch of global step ``step`` on the host (a pure function)."""
+    epoch, index = divmod(step, self.steps_per_epoch)
+    rows = self._order_for(epoch)[index * self.batch_size:
+                                  (index + 1) * self.batch_size]
+    rows = np.sort(rows)  # contiguous-ish reads; order within a batch is moot
+    return {"image": self._split.images[rows], "label": self._split.labels[rows]}
+
+  def __iter__(self) -> Iterator[dict]:
+    return self
+
+  def __next__(self) -> dict:
+    while len(self._queue) <= self._prefetch:
+      self._queue.append(to_device(self.host_batch(self._next_step),
+                                   self._sharding))
+      self._next_step += 1
+    return self._queue.popleft()
+
+
+def eval_batches(split: Split, batch_size: int,
+                 mesh: Mesh) -> Iterator[dict]:
+  """Sequential batches covering ``split`` once; the last one is padded.
+
+  Each batch has a float ``mask`` (1 for real examples, 0 for padding) so that
+  every evaluation batch has the same shape and the eval step compiles once.
+  """
+  check_batch_size(batch_size, mesh, "eval_batch_size")
+  sharding = data_sharding(mesh)
+  n = len(split)
+  for start in range(0, n, batch_size):
+    stop = min(start + batch_size, n)
+    pad = batch_size - (stop - start)
+    images, labels = split.images[start:stop], split.labels[start:stop]
+    mask = np.ones(stop - start, np.float32)
+    if pad:
+      images = np.concatenate([images, np.zeros((pad,) + images.shape[1:],
+                                                images.dtype)])
+      labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
+      mask = np.concatenate([mask, np.zeros(pad, np.float32)])
+    yield to_device({"image": images, "label": labels, "mask": mask}, sharding)

@@ -1,0 +1,1 @@
+"""Training state, compiled steps, loop, checkpoints and figures."""
