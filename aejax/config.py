@@ -58,6 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 100
   c.checkpoint_every_steps = 0    # 0 = once per epoch
   c.keep_checkpoints = 3
+  c.max_nonfinite_steps = 100     # this many skipped steps in a row: abort
   c.num_figure_images = 10
   c.progress_bar = True
   return c

@@ -24,9 +24,19 @@ config_flags.DEFINE_config_file("config", None, "Experiment config file.",
 flags.mark_flags_as_required(["config"])
 
 
+class _QuietLibraries(logging.logging.Filter):
+  """Drops INFO lines from Orbax and TFDS, which log every file they touch."""
+
+  def filter(self, record):
+    noisy = ("/orbax/", "/tensorflow_datasets/")
+    return record.levelno > logging.logging.INFO or not any(
+        n in record.pathname for n in noisy)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   import jax  # pylint: disable=g-import-not-at-top
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)

@@ -42,6 +42,6 @@ if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; then
     echo "[setup] installed Debian's dataset-fashion-mnist into $DATA_DIR"
   else
     echo "[setup] apt unavailable: preparing Fashion-MNIST through TFDS"
-    "$VENV/bin/python" -m aejax.data.tfds_source --download fashion_mnist
+    "$VENV/bin/python" -m aejax.data.tfds_source
   fi
 fi

@@ -28,10 +28,11 @@ class IdxFormatError(ValueError):
 
 
 def _read_bytes(path: str) -> bytes:
-  opener = gzip.open if path.endswith(".gz") else open
+  """The file's bytes, gunzipped if it starts with gzip's magic 1f 8b."""
   try:
-    with opener(path, "rb") as f:
-      return f.read()
+    with open(path, "rb") as f:
+      raw = f.read()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
   except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError.
     raise IdxFormatError(
         f"Could not read IDX file {path!r}: {e}. The file is corrupt or "
@@ -66,7 +67,7 @@ def parse_idx(raw: bytes, path: str = "<bytes>") -> np.ndarray:
 
 
 def read_idx(path: str) -> np.ndarray:
-  """Reads an IDX file (optionally .gz) into a native-endian numpy array."""
+  """Reads an IDX file (gzipped or not) into a native-endian numpy array."""
   if not os.path.exists(path):
     raise FileNotFoundError(path)
   return parse_idx(_read_bytes(path), path)

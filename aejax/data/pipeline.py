@@ -32,7 +32,11 @@ def make_mesh(num_devices: int = 0) -> Mesh:
     raise ValueError(f"num_devices={num_devices} but {len(devices)} devices "
                      f"are available ({devices[0].platform}); use 0 for all.")
   devices = devices[:num_devices or len(devices)]
-  return jax.make_mesh((len(devices),), (DATA_AXIS,), devices=devices)
+  # Auto axis: XLA propagates the batch sharding through the model, so model
+  # code needs no sharding annotations (Explicit is make_mesh's default).
+  return jax.make_mesh((len(devices),), (DATA_AXIS,),
+                       axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=devices)
 
 
 def data_sharding(mesh: Mesh) -> NamedSharding:

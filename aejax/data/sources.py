@@ -21,7 +21,7 @@ DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-_IDX_FILES = {
+IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
@@ -65,9 +65,9 @@ def _find_idx_file(directory: str, stem: str) -> str | None:
 
 def read_idx_split(directory: str, split: str) -> Split:
   """Reads the ``train`` or ``test`` split of an MNIST-style IDX directory."""
-  paths = [_find_idx_file(directory, stem) for stem in _IDX_FILES[split]]
+  paths = [_find_idx_file(directory, stem) for stem in IDX_FILES[split]]
   if None in paths:
-    missing = [s for s, p in zip(_IDX_FILES[split], paths) if p is None]
+    missing = [s for s, p in zip(IDX_FILES[split], paths) if p is None]
     raise DataNotFoundError(
         f"No IDX files {missing} (.gz or plain) in {directory!r}. On Debian or "
         "Ubuntu install Fashion-MNIST with `apt-get install "

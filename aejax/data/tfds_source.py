@@ -14,35 +14,42 @@ fails twice:
 
 1. Checksums. TFDS finds the files in `manual_dir` under their URL file names,
    but verifies them against the SHA-256 sums registered in its
-   `url_checksums/fashion_mnist.txt`, and Debian recompressed the `.gz` files
-   (the pixels are the same, the gzip bytes are not), so it raises
-   `NonMatchingChecksumError`. The only switch around that,
-   `DownloadConfig(register_checksums=True)`, rewrites the checksum file
-   inside the installed TFDS package.
+   `url_checksums/fashion_mnist.txt`, and Debian rewrote the gzip headers (new
+   mtime, no file name field: each file is exactly len(name) + 1 bytes shorter
+   than the registered size), so it raises `NonMatchingChecksumError`. The
+   only switch around that, `DownloadConfig(register_checksums=True)`,
+   rewrites the checksum file inside the installed TFDS package.
 2. TensorFlow. The builder's `_generate_examples` opens files with
    `tf.io.gfile.GFile` and yields numpy images, which
    `tfds.features.Image` encodes to PNG with `tf.image.encode_png`; both import
    TensorFlow, which this project does not install.
 
-So we subclass the catalog builder (`_LocalIdxFashionMNIST`, unregistered, but
-named `fashion_mnist`) and replace only how the data is obtained: the IDX
-files come from `DownloadConfig(manual_dir=...)` (TFDS's mechanism for
-locally-provided data) and are read with `aejax.data.idx.read_idx`, and each
-image is yielded already PNG-encoded by Pillow, which `tfds.features.Image`
-accepts as is. Everything else is inherited: version, features (image
-(28, 28, 1) uint8, label ClassLabel with the 10 class names), description,
-citation, and the example keys (the index in the IDX file). TFDS shuffles the
-stored order by hashing those keys with the split name, so the prepared
-dataset holds the same examples in the same order as one prepared by the
-catalog builder from the original download; that order is not the IDX order.
-The catalog builder then reads it: `tfds.data_source("fashion_mnist",
-data_dir=data_dir)`.
+So we subclass the catalog builder (`_FashionMNISTWithoutTF`, unregistered,
+but named `fashion_mnist`) and replace only how the IDX files are obtained and
+read: from `DownloadConfig(manual_dir=...)` (TFDS's mechanism for
+locally-provided data) when given, else downloaded from the catalog's URL by
+TFDS's download manager (which checks the registered checksums: the original
+files match them); either way read with `aejax.data.idx.read_idx`, each image
+yielded already PNG-encoded by Pillow, which `tfds.features.Image` accepts as
+is. Everything else is inherited: version, features (image (28, 28, 1) uint8,
+label ClassLabel with the 10 class names), description, citation, and the
+example keys (the index in the IDX file). TFDS shuffles the stored order by
+hashing those keys with the split name, so the prepared dataset holds the same
+examples in the same order as one prepared by the catalog builder from the
+original download; that order is not the IDX order. The catalog builder then
+reads it: `tfds.data_source("fashion_mnist", data_dir=data_dir)`.
+
+Command line (the set-up script's fallback where apt is unavailable)::
+
+  python -m aejax.data.tfds_source [--idx_dir DIR] [--data_dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
+import urllib.parse
 
 import numpy as np
 from PIL import Image
@@ -50,15 +57,10 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from aejax.data.idx import read_idx
+from aejax.data.sources import IDX_FILES, Split, read_idx_split
 
 # Examples read per `__getitems__` call in `load_tfds`.
 _CHUNK = 4096
-
-# The IDX files of each split, as named by the Fashion-MNIST release.
-_IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 
 
 class DatasetNotPreparedError(FileNotFoundError):
@@ -102,7 +104,10 @@ def load_tfds(
           "aejax.data.tfds_source.prepare_fashion_mnist_tfds_from_idx(idx_dir, "
           "data_dir), e.g. with idx_dir='/usr/share/datasets/fashion-mnist' "
           "(Debian package dataset-fashion-mnist).")
-    builder.download_and_prepare(file_format="array_record")
+    if name == "fashion_mnist":  # The catalog builder would need TensorFlow.
+      prepare_fashion_mnist_tfds(data_dir)
+    else:
+      builder.download_and_prepare(file_format="array_record")
   file_format = builder.info.file_format
   if file_format != tfds.core.FileFormat.ARRAY_RECORD:
     raise ValueError(
@@ -130,62 +135,85 @@ def load_tfds(
   return images, labels
 
 
-def _find_idx(idx_dir: str, stem: str) -> str:
-  for path in (os.path.join(idx_dir, stem + ".gz"), os.path.join(idx_dir, stem)):
-    if os.path.exists(path):
-      return path
-  raise FileNotFoundError(
-      f"No {stem}[.gz] in {idx_dir!r}. Fashion-MNIST IDX files come with "
-      "Debian's dataset-fashion-mnist package (/usr/share/datasets/"
-      "fashion-mnist) or from https://github.com/zalandoresearch/fashion-mnist.")
-
-
 def _png(image: np.ndarray) -> bytes:
   buffer = io.BytesIO()
   Image.fromarray(image).save(buffer, format="png")
   return buffer.getvalue()
 
 
-class _LocalIdxFashionMNIST(tfds_mnist.FashionMNIST, skip_registration=True):
-  """The catalog's `fashion_mnist`, generated from local IDX files."""
+class _FashionMNISTWithoutTF(tfds_mnist.FashionMNIST, skip_registration=True):
+  """The catalog's `fashion_mnist`, generated without TensorFlow."""
 
   name = "fashion_mnist"
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Pass the directory holding the four Fashion-MNIST IDX files "
-      "({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]) as manual_dir.")
+      "Optional: the directory holding the four Fashion-MNIST IDX files "
+      "({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]); without it the "
+      "files are downloaded.")
 
   def _split_generators(self, dl_manager):
-    return {
-        split: self._generate_examples(
-            _find_idx(dl_manager.manual_dir, images),
-            _find_idx(dl_manager.manual_dir, labels))
-        for split, (images, labels) in _IDX_FILES.items()
-    }
+    try:
+      idx_dir = dl_manager.manual_dir
+    except AssertionError:  # No manual_dir given: download the originals.
+      idx_dir = None
+    if idx_dir is not None:
+      splits = {s: read_idx_split(os.fspath(idx_dir), s) for s in IDX_FILES}
+    else:
+      paths = dl_manager.download({
+          f"{split}/{i}": urllib.parse.urljoin(self.URL, stem + ".gz")
+          for split, stems in IDX_FILES.items()
+          for i, stem in enumerate(stems)})
+      splits = {split: Split(read_idx(os.fspath(paths[f"{split}/0"])),
+                             read_idx(os.fspath(paths[f"{split}/1"])))
+                for split in IDX_FILES}
+    return {split: self._generate_examples(data)
+            for split, data in splits.items()}
 
-  def _generate_examples(self, images_path, labels_path):
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-      raise ValueError(
-          f"{images_path!r} holds images {images.shape} and {labels_path!r} "
-          f"labels {labels.shape}: expected [N, 28, 28] and [N].")
-    for index, (image, label) in enumerate(zip(images, labels)):
+  def _generate_examples(self, split: Split):
+    images = split.images.reshape(len(split), 28, 28)
+    for index, (image, label) in enumerate(zip(images, split.labels)):
       # Same keys as the catalog builder, hence the same stored order.
       yield index, {"image": _png(image), "label": int(label)}
 
 
-def prepare_fashion_mnist_tfds_from_idx(idx_dir: str, data_dir: str) -> None:
-  """Prepares TFDS `fashion_mnist` in data_dir from local IDX files.
+def prepare_fashion_mnist_tfds(data_dir: str | None,
+                                idx_dir: str | None = None) -> None:
+  """Prepares TFDS `fashion_mnist` in data_dir without TensorFlow.
 
-  Offline and without TensorFlow; see the module docstring for why and how.
-  Afterwards `tfds.data_source("fashion_mnist", data_dir=data_dir)` and
+  From local IDX files when ``idx_dir`` is given (offline), else from the
+  original files, downloaded and checksum-verified by TFDS. See the module
+  docstring for why the catalog builder itself is not used. Afterwards
+  `tfds.data_source("fashion_mnist", data_dir=data_dir)` and
   `load_tfds("fashion_mnist", split, data_dir)` read it. Does nothing if the
   dataset is already prepared there.
 
   Args:
+    data_dir: TFDS data directory to write into (None: TFDS's default).
     idx_dir: directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-    data_dir: TFDS data directory to write into.
   """
-  builder = _LocalIdxFashionMNIST(data_dir=data_dir,
-                                  file_format="array_record")
+  builder = _FashionMNISTWithoutTF(data_dir=data_dir,
+                                   file_format="array_record")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=idx_dir))
+
+
+def prepare_fashion_mnist_tfds_from_idx(idx_dir: str, data_dir: str) -> None:
+  """Offline: :func:`prepare_fashion_mnist_tfds` from local IDX files."""
+  prepare_fashion_mnist_tfds(data_dir, idx_dir)
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(
+      description="Prepare TFDS fashion_mnist (array_record) without "
+      "TensorFlow, from local IDX files or by downloading them.")
+  parser.add_argument("--idx_dir", default=None,
+                      help="local IDX directory (default: download)")
+  parser.add_argument("--data_dir", default=None,
+                      help="TFDS data directory (default: TFDS's)")
+  args = parser.parse_args(argv)
+  prepare_fashion_mnist_tfds(args.data_dir, args.idx_dir)
+  images, _ = load_tfds("fashion_mnist", "test", args.data_dir)
+  print(f"fashion_mnist prepared: {len(images)} test images readable.")
+
+
+if __name__ == "__main__":
+  main()

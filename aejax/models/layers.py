@@ -122,7 +122,7 @@ def _phase_kernel(kernel: jax.Array, plans: Sequence[_AxisPlan]) -> jax.Array:
   """(k..., I, O) kernel -> (window..., I, prod(s) * O) stride-1 kernel."""
   d = len(plans)
   for a, p in enumerate(plans):
-    kernel = jnp.pad(kernel, [(0, int(i == a)) for i in range(kernel.ndim)])
+    kernel = jnp.pad(kernel, [(0, int(i == 2 * a)) for i in range(kernel.ndim)])
     idx = np.asarray(p.taps).reshape(-1)  # (s * window,)
     kernel = jnp.take(kernel, idx, axis=2 * a)
     kernel = kernel.reshape(kernel.shape[:2 * a] + (len(p.taps), p.window) +
@@ -179,6 +179,9 @@ def conv_transpose_phased(inputs: jax.Array, kernel: jax.Array,
   pads = [padding] * d if isinstance(padding, str) else list(padding)
   plans = [_axis_plan(n, k, s, *_transpose_padding(k, s, p))
            for n, k, s, p in zip(inputs.shape[1:-1], ks, strides, pads)]
+  if min(p.out_len for p in plans) < 1:  # Empty output: nothing to speed up.
+    return lax.conv_transpose(inputs, kernel, strides, padding,
+                              precision=precision)
   z = lax.conv_general_dilated(
       inputs, _phase_kernel(kernel, plans), (1,) * d,
       [p.pads for p in plans], dimension_numbers=_DIMS[d],

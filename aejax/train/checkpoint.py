@@ -45,15 +45,18 @@ class Checkpointer:
         state=ocp.args.StandardSave(state),
         data=ocp.args.JsonSave(data_position)))
 
-  def restore(self, abstract_state, step: int | None = None):
+  def restore(self, abstract_state=None, step: int | None = None):
     """Restores ``(state, data_position)``; ``step`` defaults to the latest.
 
     Args:
       abstract_state: a pytree of ``jax.ShapeDtypeStruct`` (with shardings)
-        that says the structure, shapes and placement to restore into.
+        that says the structure, shapes and placement to restore into;
+        ``None`` restores the saved tree as nested dicts of arrays.
       step: which checkpoint.
     """
     step = self.latest_step() if step is None else step
+    if step is None:
+      raise CheckpointError(f"No checkpoint in {self.directory}.")
     try:
       restored = self._manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state),

@@ -141,6 +141,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   step = start_step
   pending, window_start = [], time.perf_counter()
+  nonfinite_run = 0  # consecutive skipped steps, seen at logging time
   train_start = time.perf_counter()
   bar = tqdm(total=total_steps, initial=start_step, desc="train",
              unit="step", dynamic_ncols=True, disable=not config.progress_bar)
@@ -154,20 +155,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         window = jax.device_get(pending)
         summary = {k: float(np.mean([m[k] for m in window]))
                    for k in window[0]}
-        finite_share = summary.pop("finite")
+        summary.pop("finite")
+        for m in window:
+          nonfinite_run = 0 if m["finite"] else nonfinite_run + 1
         elapsed = time.perf_counter() - window_start
         summary["steps_per_s"] = len(window) / elapsed
         summary["skipped_steps"] = int(state.skipped_steps)
         writer.write(step, "train", summary)
         bar.set_postfix(loss=f"{summary['loss']:.4g}",
                         steps_s=f"{summary['steps_per_s']:.0f}")
-        if finite_share == 0.0:
+        if nonfinite_run >= config.max_nonfinite_steps:
           raise FloatingPointError(
-              f"Training diverged: every step in the last {len(window)} had "
-              f"a non-finite loss or gradient (up to step {step}); their "
-              "updates were skipped. Lower --config.optimizer.learning_rate "
-              "or set --config.optimizer.grad_clip_norm. The last finite "
-              "checkpoint is kept in the workdir.")
+              f"Training diverged: the last {nonfinite_run} steps (up to step "
+              f"{step}) had a non-finite loss or update, and were skipped "
+              f"({summary['skipped_steps']} skipped in all). Lower "
+              "--config.optimizer.learning_rate or set "
+              "--config.optimizer.grad_clip_norm. The last finite checkpoint "
+              "is kept in the workdir.")
         pending, window_start = [], time.perf_counter()
       if step % steps_per_epoch == 0 or step == total_steps:
         val = evaluate(eval_fn, state, dataset.validation,

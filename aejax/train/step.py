@@ -38,7 +38,9 @@ def train_step(state: TrainState, batch: dict, *, method,
                                                   state.batch_stats)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  finite = jnp.isfinite(loss) & _all_finite(grads)
+  # Non-finite gradients give non-finite updates, and so do bad optimizer
+  # settings (e.g. a NaN learning rate): checking the updates covers both.
+  finite = jnp.isfinite(loss) & _all_finite(updates)
   keep = lambda new, old: jax.tree_util.tree_map(
       lambda a, b: jnp.where(finite, a, b), new, old)
   new_state = state.replace(

@@ -1,0 +1,42 @@
+"""Test set-up: 8 fake CPU devices, so sharding is exercised on one CPU."""
+
+import os
+
+import jax
+
+jax.config.update("jax_num_cpu_devices", 8)
+jax.config.update("jax_platforms", "cpu")
+
+import pytest  # noqa: E402
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+requires_fashion_mnist = pytest.mark.skipif(
+    not os.path.exists(os.path.join(FASHION_MNIST_DIR,
+                                    "train-images-idx3-ubyte.gz")),
+    reason="Debian's dataset-fashion-mnist is not installed "
+           "(scripts/setup.sh installs it)")
+
+
+def tiny_config(**overrides):
+  """A seconds-long run on scikit-learn's 8x8 digits."""
+  from aejax.config import base_config  # pylint: disable=g-import-not-at-top
+  c = base_config()
+  c.data.name = "digits"
+  c.model.hidden = (32,)
+  c.model.latent_dim = 4
+  c.model.filters = (4, 8)
+  c.batch_size = 16
+  c.eval_batch_size = 64
+  c.max_steps = 6
+  c.log_every_steps = 2
+  c.checkpoint_every_steps = 3
+  c.num_figure_images = 4
+  c.progress_bar = False
+  for key, value in overrides.items():
+    node = c
+    *path, leaf = key.split(".")
+    for p in path:
+      node = node[p]
+    node[leaf] = value
+  return c
