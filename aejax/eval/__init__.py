@@ -1,0 +1,1 @@
+"""Evaluation: baselines and metrics that are not a training loss."""
