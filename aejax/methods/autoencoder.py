@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import os
 
 import jax
@@ -113,7 +114,9 @@ class Autoencoder:
         "psnr": losses.psnr(jnp.clip(output, 0.0, 1.0), clean),
     }
 
+  @functools.partial(jax.jit, static_argnums=0)
   def reconstruct(self, params, batch_stats, inputs: jax.Array) -> jax.Array:
+    """The evaluation-mode output for ``inputs`` (compiled)."""
     logits, _ = self.apply(params, batch_stats, inputs, train=False)
     return self.output_fn(logits)
 
@@ -157,7 +160,7 @@ class DenoisingAutoencoder(Autoencoder):
 
   def figures(self, params, batch_stats, images, key, workdir):
     clean = jnp.asarray(images, jnp.float32) / 255.0
-    noisy = self.corrupt(clean, key)
+    noisy = jax.jit(self.corrupt)(clean, key)
     denoised = self.reconstruct(params, batch_stats, noisy)
     path = os.path.join(workdir, "denoising.png")
     figures.image_rows([("noisy", noisy), ("denoised", denoised),

@@ -102,9 +102,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                len(dataset.test), dataset.image_shape)
   method = make_method(config, dataset.image_shape)
   tx = make_optimizer(config.optimizer)
-  example = jnp.zeros((config.batch_size,) + dataset.image_shape, jnp.float32)
-  state = create_train_state(method, tx, config.seed, example)
-  state = jax.device_put(state, replicated(mesh))
+  example = jax.ShapeDtypeStruct((config.batch_size,) + dataset.image_shape,
+                                 jnp.float32)
+  # Compiled, so that initialisation is one program, not one per operation.
+  state = jax.jit(lambda: create_train_state(
+      method, tx, config.seed, jnp.zeros(example.shape, example.dtype)),
+                  out_shardings=replicated(mesh))()
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   logging.info("Method %s, model %s: %d parameters", config.method.name,
                config.model.name, num_params)
