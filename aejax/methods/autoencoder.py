@@ -66,14 +66,31 @@ class Autoencoder:
     del key
     return images
 
-  def apply(self, params, batch_stats, inputs, train: bool):
-    """Runs the model; returns (logits, new batch_stats)."""
+  def apply(self, params, batch_stats, inputs, train: bool,
+            key: jax.Array | None = None):
+    """Runs the model.
+
+    Args:
+      params: model parameters.
+      batch_stats: BatchNorm statistics (``{}`` if the model has none).
+      inputs: what the encoder sees.
+      train: training mode (BatchNorm uses batch statistics and updates its
+        running ones; dropout is active).
+      key: PRNG key for the model's own randomness (dropout), training only.
+
+    Returns:
+      ``(code, logits, new_batch_stats)``.
+    """
     variables = {"params": params, "batch_stats": batch_stats}
+    rngs = {"dropout": key} if key is not None else {}
     if train:
-      logits, updates = self.model.apply(variables, inputs, train=True,
-                                         mutable=["batch_stats"])
-      return logits, updates.get("batch_stats", {})
-    return self.model.apply(variables, inputs, train=False), batch_stats
+      (code, logits), updates = self.model.apply(
+          variables, inputs, train=True, rngs=rngs, mutable=["batch_stats"],
+          method=self.model.encode_decode)
+      return code, logits, updates.get("batch_stats", batch_stats)
+    code, logits = self.model.apply(variables, inputs, train=False,
+                                    method=self.model.encode_decode)
+    return code, logits, batch_stats
 
   def loss_fn(self, params, batch: dict, key: jax.Array, batch_stats):
     """Pure training loss.
@@ -81,15 +98,17 @@ class Autoencoder:
     Args:
       params: model parameters.
       batch: ``{"image": float32[B, H, W, C] in [0, 1], ...}``.
-      key: PRNG key for this step (used once, for the corruption).
+      key: PRNG key for this step.
       batch_stats: BatchNorm statistics (``{}`` if the model has none).
 
     Returns:
       ``(loss, (metrics, new_batch_stats))``.
     """
     clean = batch["image"]
-    logits, new_batch_stats = self.apply(
-        params, batch_stats, self.corrupt(clean, key), train=True)
+    k_corrupt, k_model = jax.random.split(key)
+    _, logits, new_batch_stats = self.apply(
+        params, batch_stats, self.corrupt(clean, k_corrupt), train=True,
+        key=k_model)
     per_example = losses.reconstruction_loss(
         self.loss_name, logits, self.output_fn(logits), clean)
     loss = losses.batch_mean(per_example)
@@ -104,7 +123,7 @@ class Autoencoder:
     """
     clean = batch["image"]
     inputs = self.corrupt(clean, key)
-    logits, _ = self.apply(params, batch_stats, inputs, train=False)
+    _, logits, _ = self.apply(params, batch_stats, inputs, train=False)
     output = self.output_fn(logits)
     return {
         "loss": losses.reconstruction_loss(self.loss_name, logits, output,
@@ -117,7 +136,7 @@ class Autoencoder:
   @functools.partial(jax.jit, static_argnums=0)
   def reconstruct(self, params, batch_stats, inputs: jax.Array) -> jax.Array:
     """The evaluation-mode output for ``inputs`` (compiled)."""
-    logits, _ = self.apply(params, batch_stats, inputs, train=False)
+    _, logits, _ = self.apply(params, batch_stats, inputs, train=False)
     return self.output_fn(logits)
 
   # -- host-side --------------------------------------------------------------

@@ -25,8 +25,14 @@ class Autoencoder(nn.Module):
   def decode(self, z: jax.Array, train: bool = False) -> jax.Array:
     return self.decoder(z, train)
 
+  def encode_decode(self, x: jax.Array, train: bool = False
+                    ) -> tuple[jax.Array, jax.Array]:
+    """(code, logits): both ends of the bottleneck in one pass."""
+    code = self.encode(x, train)
+    return code, self.decode(code, train)
+
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    return self.decode(self.encode(x, train), train)
+    return self.encode_decode(x, train)[1]
 
 
 def _mlp(cfg, image_shape) -> Autoencoder:
