@@ -131,6 +131,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     writer.truncate_after(start_step)
     logging.info("Resumed from checkpoint at step %d (epoch %d, batch %d).",
                  start_step, saved["epoch"], saved["index_in_epoch"])
+  elif hasattr(method, "pretrain"):
+    # E.g. greedy layer-wise pre-training: replaces the initial parameters
+    # before step 0. It is a pure function of the config and data, so a run
+    # killed before its first checkpoint repeats it identically.
+    params, batch_stats = method.pretrain(state.params, state.batch_stats,
+                                          dataset, mesh, workdir)
+    state = jax.device_put(
+        state.replace(params=params, batch_stats=batch_stats,
+                      opt_state=tx.init(params)), replicated(mesh))
 
   train_fn, eval_fn = compile_steps(method, tx, mesh, config.data.binarize)
   eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
