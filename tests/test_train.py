@@ -131,3 +131,18 @@ def test_non_finite_updates_are_skipped_and_counted(tmp_path):
   _assert_trees_equal(state["params"], _init_params(config))
   rows = [json.loads(l) for l in open(os.path.join(tmp_path, "metrics.jsonl"))]
   assert [r["skipped_steps"] for r in rows if r["split"] == "train"] == [2, 4]
+
+
+def test_load_run_rebuilds_the_trained_model(tmp_path):
+  results = train_and_evaluate(tiny_config(), str(tmp_path))
+  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
+  config, method, state = load_run(str(tmp_path))
+  assert config.max_steps == 6 and int(state.step) == 6
+  from aejax.data import digits  # pylint: disable=g-import-not-at-top
+  x = np.asarray(digits().test.images, np.float32) / 255.0
+  recon = np.asarray(method.reconstruct(state.params, state.batch_stats, x))
+  sq_err = ((recon - x) ** 2).reshape(len(x), -1).sum(1).mean()
+  assert sq_err == pytest.approx(results["test"]["sq_err_per_image"],
+                                 rel=1e-4)
+  with pytest.raises(FileNotFoundError, match="not a work directory"):
+    load_run(str(tmp_path / "checkpoints"))

@@ -36,6 +36,7 @@ from aejax.train.step import compile_steps
 
 METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
+RUN_FILE = "run.json"  # the config and image shape, to rebuild the model
 
 
 class MetricsWriter:
@@ -102,6 +103,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                len(dataset.test), dataset.image_shape)
   method = make_method(config, dataset.image_shape)
   tx = make_optimizer(config.optimizer)
+  with open(os.path.join(workdir, RUN_FILE), "w") as f:
+    json.dump({"config": json.loads(config.to_json_best_effort()),
+               "image_shape": list(dataset.image_shape)}, f, indent=2)
   example = jax.ShapeDtypeStruct((config.batch_size,) + dataset.image_shape,
                                  jnp.float32)
   # Compiled, so that initialisation is one program, not one per operation.
@@ -225,3 +229,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
     json.dump(results, f, indent=2, default=str)
   return results
+
+
+def load_run(workdir: str, step: int | None = None):
+  """Rebuilds a trained run: ``(config, method, state)`` from its workdir.
+
+  The state's arrays are on the default device (not sharded); use
+  ``method.reconstruct(state.params, state.batch_stats, x)`` or
+  ``method.model.apply({"params": state.params, ...}, x,
+  method=method.model.encode)`` to use the model.
+
+  Args:
+    workdir: a directory written by :func:`train_and_evaluate`.
+    step: which checkpoint (default: the latest).
+  """
+  path = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir!r} holds no {RUN_FILE}: it is not a "
+                            "work directory written by train_and_evaluate.")
+  with open(path) as f:
+    run = json.load(f)
+  config = ml_collections.ConfigDict(run["config"])
+  image_shape = tuple(run["image_shape"])
+  method = make_method(config, image_shape)
+  tx = make_optimizer(config.optimizer)
+  example = jax.ShapeDtypeStruct((config.batch_size,) + image_shape,
+                                 jnp.float32)
+  abstract = jax.eval_shape(lambda: create_train_state(
+      method, tx, config.seed, jnp.zeros(example.shape, example.dtype)))
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  checkpointer = Checkpointer(workdir, asynchronous=False)
+  try:
+    state, _ = checkpointer.restore(abstract_like(abstract, device), step)
+  finally:
+    checkpointer.close()
+  return config, method, state
