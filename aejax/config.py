@@ -33,6 +33,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.hidden = (512, 256)     # mlp: encoder widths (decoder mirrors)
   c.model.activation = "relu"     # mlp hidden non-linearity
   c.model.filters = (32, 64)      # conv: encoder filters (decoder mirrors)
+  c.model.tied = False            # mlp: decoder kernels = encoder kernelsᵀ
+  c.model.dropout_rate = 0.0      # mlp: dropout after hidden activations
 
   c.method = ml_collections.ConfigDict()
   c.method.name = "ae"            # see aejax.methods.METHODS
@@ -40,6 +42,27 @@ def base_config() -> ml_collections.ConfigDict:
   c.method.output = "sigmoid"     # decoder output activation
   c.method.corruption = ml_collections.ConfigDict(dict(
       name="gaussian", mean=0.5, std=0.5, clip_min=0.0, clip_max=1.0))
+  # sparse_l1, sparse_kl, contractive: activation on the encoder's linear
+  # code, which the decoder then sees ("auto": sigmoid for the sparse
+  # methods, identity for contractive; sparse_kl needs "sigmoid").
+  c.method.code_activation = "auto"
+  c.method.sparsity_weight = 1e-3   # >= 0; sparse_l1: λ of λΣ_j|h_j| per
+  #                                   example; sparse_kl: β of βΣ_j KL(ρ‖ρ̂_j)
+  c.method.sparsity_target = 0.05   # sparse_kl: target mean activation ρ,
+  #                                   in (0, 1)
+  c.method.contractive_weight = 0.1  # contractive: λ of λ‖∂h/∂x‖²_F, >= 0
+  c.method.jacobian_estimator = "exact"  # contractive: "exact" (per-example
+  #                                   Jacobian) or "hutchinson" (unbiased)
+  c.method.num_probes = 1           # contractive, hutchinson: probes/example
+  # vae: see aejax/methods/vae.py
+  c.method.likelihood = "bernoulli"  # "bernoulli", "gaussian", "gaussian_learned"
+  c.method.beta = 1.0             # KL weight (ELBO, num_samples = 1 only)
+  c.method.num_samples = 1        # k: 1 = ELBO, > 1 = IWAE bound
+  c.method.logvar_bound = 10.0    # |log σ²| soft bound (encoder, decoder)
+  c.method.decoder_logvar = -4.6  # fixed log σ² of the "gaussian" decoder
+  # stacked_ae / stacked_dae: epochs of greedy layer-wise pre-training per
+  # layer before end-to-end training (0 = none); see aejax.methods.stacked.
+  c.method.pretrain_epochs = 0
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"

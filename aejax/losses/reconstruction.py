@@ -15,6 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from aejax.losses.divergences import bernoulli_log_likelihood
+
 
 def _flat(x: jax.Array) -> jax.Array:
   return x.reshape(x.shape[0], -1)
@@ -32,11 +34,7 @@ def mean_squared_error(pred: jax.Array, target: jax.Array) -> jax.Array:
 
 def bernoulli_nll(logits: jax.Array, target: jax.Array) -> jax.Array:
   """-Σ_features [t log σ(l) + (1 - t) log(1 - σ(l))], shape [batch], nats."""
-  logits, target = _flat(logits), _flat(target)
-  # log σ(l) = -softplus(-l), log(1 - σ(l)) = -softplus(l).
-  per_feature = target * jax.nn.softplus(-logits) + (
-      1.0 - target) * jax.nn.softplus(logits)
-  return jnp.sum(per_feature, axis=-1)
+  return -bernoulli_log_likelihood(_flat(logits), _flat(target))
 
 
 def psnr(pred: jax.Array, target: jax.Array, max_value: float = 1.0

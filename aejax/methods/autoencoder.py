@@ -141,10 +141,19 @@ class Autoencoder:
 
   # -- host-side --------------------------------------------------------------
 
-  def figures(self, params, batch_stats, images: np.ndarray, key: jax.Array,
+  def figures(self, params, batch_stats, split, key: jax.Array,
               workdir: str) -> list[str]:
-    """Writes the input-vs-reconstruction grid; returns the paths."""
-    x = jnp.asarray(images, jnp.float32) / 255.0
+    """Writes the input-vs-reconstruction grid; returns the paths.
+
+    Args:
+      params: model parameters.
+      batch_stats: BatchNorm statistics.
+      split: the test :class:`~aejax.data.Split` (images and labels).
+      key: PRNG key for any randomness in the figures.
+      workdir: where to write the PNGs.
+    """
+    x = jnp.asarray(split.images[:self.config.num_figure_images],
+                    jnp.float32) / 255.0
     recon = self.reconstruct(params, batch_stats, x)
     path = os.path.join(workdir, "reconstructions.png")
     figures.image_rows([("input", x), ("reconstruction", recon)], path,
@@ -177,8 +186,9 @@ class DenoisingAutoencoder(Autoencoder):
     metrics["psnr_noisy"] = losses.psnr(noisy, batch["image"])
     return metrics
 
-  def figures(self, params, batch_stats, images, key, workdir):
-    clean = jnp.asarray(images, jnp.float32) / 255.0
+  def figures(self, params, batch_stats, split, key, workdir):
+    clean = jnp.asarray(split.images[:self.config.num_figure_images],
+                        jnp.float32) / 255.0
     noisy = jax.jit(self.corrupt)(clean, key)
     denoised = self.reconstruct(params, batch_stats, noisy)
     path = os.path.join(workdir, "denoising.png")

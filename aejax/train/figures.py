@@ -67,3 +67,22 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], out_path: str,
   fig.savefig(out_path, dpi=100)
   plt.close(fig)
   return out_path
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray, out_path: str,
+                   class_names: Sequence[str] | None = None,
+                   title: str = "test codes by class") -> str:
+  """Scatter of 2-d codes coloured by class label."""
+  fig, ax = plt.subplots(figsize=(6, 5))
+  points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10",
+                      s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+  bar = fig.colorbar(points, ax=ax, ticks=range(10))
+  if class_names:
+    bar.ax.set_yticklabels(class_names, fontsize=7)
+  ax.set_xlabel("z₁")
+  ax.set_ylabel("z₂")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path

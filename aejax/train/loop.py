@@ -220,9 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   paths = [figures.loss_curves(writer.path,
                                os.path.join(workdir, "loss_curves.png"))]
-  n = config.num_figure_images
-  paths += method.figures(state.params, state.batch_stats,
-                          dataset.test.images[:n],
+  paths += method.figures(state.params, state.batch_stats, dataset.test,
                           jax.random.fold_in(eval_key, 1 << 20), workdir)
   results["figures"] = [os.path.basename(p) for p in paths]
   results["config"] = config.to_dict()
