@@ -31,7 +31,7 @@ from aejax.data.sources import load_dataset
 from aejax.methods import make_method
 from aejax.train import figures
 from aejax.train.checkpoint import Checkpointer, CheckpointError, abstract_like
-from aejax.train.state import create_train_state, make_optimizer
+from aejax.train.state import create_train_state, optimizer_for
 from aejax.train.step import compile_steps
 
 METRICS_FILE = "metrics.jsonl"
@@ -102,7 +102,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                dataset.name, len(dataset.train), len(dataset.validation),
                len(dataset.test), dataset.image_shape)
   method = make_method(config, dataset.image_shape)
-  tx = make_optimizer(config.optimizer)
+  tx = optimizer_for(method, config.optimizer)
   with open(os.path.join(workdir, RUN_FILE), "w") as f:
     json.dump({"config": json.loads(config.to_json_best_effort()),
                "image_shape": list(dataset.image_shape)}, f, indent=2)
@@ -250,7 +250,7 @@ def load_run(workdir: str, step: int | None = None):
   config = ml_collections.ConfigDict(run["config"])
   image_shape = tuple(run["image_shape"])
   method = make_method(config, image_shape)
-  tx = make_optimizer(config.optimizer)
+  tx = optimizer_for(method, config.optimizer)
   example = jax.ShapeDtypeStruct((config.batch_size,) + image_shape,
                                  jnp.float32)
   abstract = jax.eval_shape(lambda: create_train_state(

@@ -49,6 +49,13 @@ def make_optimizer(opt_config) -> optax.GradientTransformation:
   return tx
 
 
+def optimizer_for(method, opt_config) -> optax.GradientTransformation:
+  """The method's own optimizer (e.g. a GAN's two) or :func:`make_optimizer`."""
+  if hasattr(method, "make_optimizer"):
+    return method.make_optimizer(opt_config)
+  return make_optimizer(opt_config)
+
+
 def create_train_state(method, tx: optax.GradientTransformation, seed: int,
                        example_images: jax.Array) -> TrainState:
   """Initialises parameters from ``seed`` for batches like ``example_images``."""

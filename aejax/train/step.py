@@ -22,25 +22,45 @@ from aejax.train.state import TrainState
 
 
 def _all_finite(tree) -> jax.Array:
-  leaves = jax.tree_util.tree_leaves(tree)
+  leaves = [x for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def train_step(state: TrainState, batch: dict, *, method,
-               tx: optax.GradientTransformation,
-               binarize: bool) -> tuple[TrainState, dict]:
-  """One optimizer step; skips (and counts) updates that are not finite."""
-  key = jax.random.fold_in(state.key, state.step)
-  k_data, k_loss = jax.random.split(key)
-  batch = prepare_batch(batch, k_data, binarize)
+def _gradient_update(state: TrainState, batch: dict, key: jax.Array, *,
+                     method, tx: optax.GradientTransformation):
+  """One optimizer step on ``method.loss_fn``."""
   grad_fn = jax.value_and_grad(method.loss_fn, has_aux=True)
-  (loss, (metrics, batch_stats)), grads = grad_fn(state.params, batch, k_loss,
+  (loss, (metrics, batch_stats)), grads = grad_fn(state.params, batch, key,
                                                   state.batch_stats)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   # Non-finite gradients give non-finite updates, and so do bad optimizer
   # settings (e.g. a NaN learning rate): checking the updates covers both.
   finite = jnp.isfinite(loss) & _all_finite(updates)
+  return params, opt_state, batch_stats, metrics, finite
+
+
+def train_step(state: TrainState, batch: dict, *, method,
+               tx: optax.GradientTransformation,
+               binarize: bool) -> tuple[TrainState, dict]:
+  """One training step; skips (and counts) updates that are not finite.
+
+  A method with alternating updates (adversarial autoencoder, GAN) defines
+  ``method.train_step(params, opt_state, batch_stats, batch, key) ->
+  (params, opt_state, batch_stats, metrics)`` doing all its updates, and
+  ``method.make_optimizer``; it is still one compiled step per batch.
+  """
+  key = jax.random.fold_in(state.key, state.step)
+  k_data, k_step = jax.random.split(key)
+  batch = prepare_batch(batch, k_data, binarize)
+  if hasattr(method, "train_step"):
+    params, opt_state, batch_stats, metrics = method.train_step(
+        state.params, state.opt_state, state.batch_stats, batch, k_step)
+    finite = _all_finite((params, opt_state, metrics))
+  else:
+    params, opt_state, batch_stats, metrics, finite = _gradient_update(
+        state, batch, k_step, method=method, tx=tx)
   keep = lambda new, old: jax.tree_util.tree_map(
       lambda a, b: jnp.where(finite, a, b), new, old)
   new_state = state.replace(
