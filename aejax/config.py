@@ -33,6 +33,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.hidden = (512, 256)     # mlp: encoder widths (decoder mirrors)
   c.model.activation = "relu"     # mlp hidden non-linearity
   c.model.filters = (32, 64)      # conv: encoder filters (decoder mirrors)
+  c.model.conv_activation = "leaky_relu"  # conv: after each (transposed) conv
+  c.model.batch_norm = True       # conv: BatchNorm after each activation
+  c.model.dense_activation = "identity"  # conv: after the decoder's Dense
+  c.model.output_layer = "conv_transpose"  # conv: final layer ("conv" too)
   c.model.tied = False            # mlp: decoder kernels = encoder kernelsᵀ
   c.model.dropout_rate = 0.0      # mlp: dropout after hidden activations
 

@@ -44,9 +44,11 @@ def _mlp(cfg, image_shape) -> Autoencoder:
 
 def _conv(cfg, image_shape) -> Autoencoder:
   filters = tuple(cfg.filters)
+  act, bn = cfg.conv_activation, cfg.batch_norm
   return Autoencoder(
-      ConvEncoder(filters, cfg.latent_dim),
-      ConvDecoder(filters, tuple(image_shape)))
+      ConvEncoder(filters, cfg.latent_dim, act, bn),
+      ConvDecoder(filters, tuple(image_shape), act, bn,
+                  cfg.dense_activation, cfg.output_layer))
 
 
 MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": _mlp, "conv": _conv}
