@@ -1,0 +1,173 @@
+r"""Training-throughput benchmark, comparable with PyTorch's.
+
+  python -m aejax.bench --model conv_ae --batch 32 --steps 200
+
+Builds the named model from the library's own modules and configs, exactly as
+shared/bench/torch_reference.py's docstring describes it (same widths,
+kernels, strides, activations, normalisation, loss and optimizer), trains it
+with the library's own compiled training step (the one ``aejax.main`` runs)
+on Fashion-MNIST batches taken as that script takes them, and prints one
+JSON line in its format plus ``compile_s`` (first call: trace + compile +
+run) and ``peak_host_mem_mb`` (peak resident memory of the process). Only
+compiled steps after the warm-up are timed, ending with
+``block_until_ready``.
+
+With ``--torch_python=/path/to/python`` (a Python with torch==2.13.0) it also
+runs torch_reference.py with the same arguments right after, and prints the
+ratio of images per second (ours / torch's).
+
+Models:
+  dense_ae  784-512-256-32-256-512-784 MLP, ReLU, logits + Bernoulli NLL,
+            Adam(1e-3).
+  conv_ae   the seed-002 conv autoencoder (LeakyReLU 0.2, BatchNorm, latent
+            16, sigmoid output), MSE, Adam(1e-3).
+  conv_vae  conv encoder (ReLU, no BatchNorm) to (μ, log σ²) of 16 dims;
+            decoder Dense-ReLU, two stride-2 transposed convs with ReLU, 3x3
+            conv to logits; Bernoulli NLL + KL, one sample; Adam(1e-3).
+  dcgan     the DCGAN of torch_reference.py: one step = one discriminator
+            update on a real and a fake batch, then one generator update.
+
+Loss units differ from torch_reference.py where aejax's convention differs:
+dense_ae's Bernoulli NLL is summed over pixels here (nats per image; torch
+averages over pixels); conv_vae binarises its inputs (the Bernoulli VAE needs
+binary data). Neither changes the work per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from aejax.config import base_config
+from aejax.data.idx import read_idx
+from aejax.data.pipeline import make_mesh, replicated, to_device, data_sharding
+from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
+from aejax.methods import METHODS, make_method
+from aejax.train.state import create_train_state, optimizer_for
+from aejax.train.step import compile_steps
+
+MODELS = ("dense_ae", "conv_ae", "conv_vae", "dcgan")
+TORCH_REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..",
+                               "shared", "bench", "torch_reference.py")
+
+
+def bench_config(model: str):
+  """The library config of a benchmark model (see the module docstring)."""
+  c = base_config()
+  if model == "dense_ae":
+    c.model.update(name="mlp", hidden=(512, 256), latent_dim=32,
+                   activation="relu")
+    c.method.update(name="ae", loss="bce", output="sigmoid")
+  elif model == "conv_ae":
+    c.model.update(name="conv", filters=(32, 64), latent_dim=16)
+    c.method.update(name="ae", loss="mse", output="sigmoid")
+  elif model == "conv_vae":
+    c.model.update(name="conv", filters=(32, 64), latent_dim=16,
+                   conv_activation="relu", batch_norm=False,
+                   dense_activation="relu", output_layer="conv")
+    c.method.update(name="vae", likelihood="bernoulli", num_samples=1)
+    c.data.binarize = True
+  elif model == "dcgan":
+    if "dcgan" not in METHODS:
+      raise SystemExit("The dcgan method is not available in this build.")
+    c.method.name = "dcgan"
+  else:
+    raise SystemExit(f"Unknown model {model!r}: choose one of {MODELS}.")
+  c.optimizer.learning_rate = 1e-3
+  return c
+
+
+def load_batches(batch: int, steps: int, data_dir: str) -> np.ndarray:
+  """uint8 [steps, batch, 28, 28, 1], sliced as torch_reference.py does."""
+  path = os.path.join(data_dir, "train-images-idx3-ubyte.gz")
+  n = min(batch * steps, 60000)
+  if os.path.exists(path):
+    x = read_idx(path)[:n]
+  else:  # as torch_reference.py: throughput does not depend on pixel values
+    x = np.random.default_rng(0).integers(0, 256, (n, 28, 28), np.uint8)
+  starts = [(i * batch) % (len(x) - batch + 1) for i in range(steps)]
+  return np.stack([x[s:s + batch] for s in starts])[..., None]
+
+
+def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
+        num_devices: int = 1) -> dict:
+  config = bench_config(model)
+  config.batch_size = batch
+  mesh = make_mesh(num_devices)
+  method = make_method(config, (28, 28, 1))
+  tx = optimizer_for(method, config.optimizer)
+  state = jax.jit(lambda: create_train_state(
+      method, tx, config.seed, jnp.zeros((batch, 28, 28, 1))),
+                  out_shardings=replicated(mesh))()
+  train_step, _ = compile_steps(method, tx, mesh, config.data.binarize)
+  images = load_batches(batch, steps + warmup, data_dir)
+  sharding = data_sharding(mesh)
+  batches = [to_device({"image": b}, sharding) for b in images]
+  jax.block_until_ready(batches)
+
+  start = time.perf_counter()
+  state, metrics = train_step(state, batches[0])
+  jax.block_until_ready((state, metrics))
+  compile_s = time.perf_counter() - start
+  for b in batches[1:warmup]:
+    state, metrics = train_step(state, b)
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for b in batches[warmup:]:
+    state, metrics = train_step(state, b)
+  jax.block_until_ready((state, metrics))
+  elapsed = time.perf_counter() - start
+  return {
+      "framework": "jax", "model": model, "batch": batch, "steps": steps,
+      "images_per_s": round(steps * batch / elapsed, 1),
+      "final_loss": round(float(metrics["loss"]), 5),
+      "compile_s": round(compile_s, 2),
+      "peak_host_mem_mb": round(
+          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+      "devices": f"{mesh.devices.size}x {jax.devices()[0].device_kind}",
+      "jax": jax.__version__}
+
+
+def main(argv=None) -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--model", default="conv_ae", choices=MODELS)
+  parser.add_argument("--batch", type=int, default=128)
+  parser.add_argument("--steps", type=int, default=100)
+  parser.add_argument("--warmup", type=int, default=5)
+  parser.add_argument("--num_devices", type=int, default=1,
+                      help="devices of the data mesh (0: all)")
+  parser.add_argument("--data-dir", dest="data_dir",
+                      default=DEFAULT_FASHION_MNIST_DIR)
+  parser.add_argument("--torch_python", default="",
+                      help="a python with torch: also run torch_reference.py")
+  parser.add_argument("--torch_reference", default=TORCH_REFERENCE)
+  args = parser.parse_args(argv)
+  if args.warmup < 1 or args.steps < 1:
+    raise SystemExit("--warmup and --steps must be >= 1.")
+  ours = run(args.model, args.batch, args.steps, args.warmup, args.data_dir,
+             args.num_devices)
+  print(json.dumps(ours), flush=True)
+  if args.torch_python:
+    out = subprocess.run(
+        [args.torch_python, args.torch_reference, "--model", args.model,
+         "--batch", str(args.batch), "--steps", str(args.steps), "--warmup",
+         str(args.warmup), "--data-dir", args.data_dir],
+        check=True, capture_output=True, text=True).stdout
+    theirs = json.loads(out.strip().splitlines()[-1])
+    print(json.dumps(theirs))
+    print(json.dumps({"model": args.model, "batch": args.batch,
+                      "ratio_images_per_s": round(
+                          ours["images_per_s"] / theirs["images_per_s"], 3)}))
+
+
+if __name__ == "__main__":
+  main()
