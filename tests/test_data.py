@@ -2,13 +2,12 @@
 
 import gzip
 import os
-import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import FASHION_MNIST_DIR, requires_fashion_mnist
+from conftest import requires_fashion_mnist
 
 from aejax.data import (DataNotFoundError, IdxFormatError, TrainBatches,
                         digits, eval_batches, fashion_mnist, make_corruption,

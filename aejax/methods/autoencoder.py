@@ -18,7 +18,6 @@ import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from aejax import losses
 from aejax.data.transforms import make_corruption
