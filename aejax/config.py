@@ -47,8 +47,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.method.corruption = ml_collections.ConfigDict(dict(
       name="gaussian", mean=0.5, std=0.5, clip_min=0.0, clip_max=1.0))
   # sparse_l1, sparse_kl, contractive: activation on the encoder's linear
-  # code, which the decoder then sees ("auto": sigmoid for the sparse
-  # methods, identity for contractive; sparse_kl needs "sigmoid").
+  # code, which the decoder then sees ("auto": sigmoid, as in Ng 2011 and
+  # Rifai et al. 2011; sparse_kl needs "sigmoid").
   c.method.code_activation = "auto"
   c.method.sparsity_weight = 1e-3   # >= 0; sparse_l1: λ of λΣ_j|h_j| per
   #                                   example; sparse_kl: β of βΣ_j KL(ρ‖ρ̂_j)
@@ -67,6 +67,16 @@ def base_config() -> ml_collections.ConfigDict:
   # stacked_ae / stacked_dae: epochs of greedy layer-wise pre-training per
   # layer before end-to-end training (0 = none); see aejax.methods.stacked.
   c.method.pretrain_epochs = 0
+  # aae: see aejax/methods/aae.py. The code prior: "gaussian" (N(0, I)) or
+  # "mixture" (10 Gaussians; 2-d: petals on a circle as in Makhzani et al.).
+  c.method.prior = "gaussian"
+  c.method.disc_hidden = (512, 512)  # aae: code discriminator MLP widths
+  c.method.adversarial_learning_rate = 0.0  # aae: Adam lr of the
+  #                                   discriminator and generator phases
+  #                                   (0 = optimizer.learning_rate)
+  # dcgan: see aejax/methods/gan.py (noise size = model.latent_dim).
+  c.method.n_critic = 1             # discriminator updates per generator
+  #                                   update, all inside one compiled step
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"

@@ -3,3 +3,6 @@
 from aejax.methods.registry import METHODS, make_method, register_method
 from aejax.methods import autoencoder  # noqa: F401  (registers ae, dae)
 from aejax.methods import vae  # noqa: F401  (registers vae)
+from aejax.methods import sparse  # noqa: F401  (registers sparse_l1, sparse_kl)
+from aejax.methods import contractive  # noqa: F401  (registers contractive)
+from aejax.methods import stacked  # noqa: F401  (stacked_ae, stacked_dae)
