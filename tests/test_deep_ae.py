@@ -172,6 +172,18 @@ def test_stacked_dae_corrupts_the_input_of_every_layer():
       assert (loss(1) != loss(2)) == keyed, (name, layer)
 
 
+def test_stacked_dae_trains_through_the_loop(tmp_path):
+  config = tiny_config(**{
+      "method.name": "stacked_dae", "method.pretrain_epochs": 1,
+      "method.corruption": {"name": "masking", "fraction": 0.25},
+      "max_steps": 2})
+  results = train_and_evaluate(config, str(tmp_path))
+  rows = [json.loads(l) for l in open(tmp_path / "pretrain.jsonl")]
+  assert {r["layer"] for r in rows} == {0, 1}
+  assert np.isfinite(results["test"]["sq_err_per_image"])
+  assert "psnr_noisy" in results["test"]  # evaluated as a denoiser
+
+
 def _final_state(workdir):
   checkpointer = Checkpointer(workdir, asynchronous=False)
   state, position = checkpointer.restore()
