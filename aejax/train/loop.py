@@ -8,6 +8,7 @@ Work directory layout::
   results.json       final validation and test metrics, timings, config
   loss_curves.png    train / validation loss vs step
   reconstructions.png or denoising.png (method-specific figures)
+  samples_step<N>.png per-epoch figures of methods with ``epoch_figures``
 
 Running the same command again resumes from the latest checkpoint.
 """
@@ -195,6 +196,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         writer.write(step, "validation", val)
         bar.write(f"step {step} (epoch {step / steps_per_epoch:.2f}): "
                   + ", ".join(f"val {k} {v:.4g}" for k, v in val.items()))
+        if hasattr(method, "epoch_figures"):  # e.g. a GAN's sample grid
+          method.epoch_figures(state.params, state.batch_stats, step,
+                               workdir)
       if step % checkpoint_every == 0 or step == total_steps:
         save(step)
   except KeyboardInterrupt:

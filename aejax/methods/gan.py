@@ -1,0 +1,310 @@
+"""DCGAN: a generator and a discriminator, both updated in one compiled step.
+
+One call of :meth:`DCGAN.train_step` (one batch) does, in order:
+
+1. ``n_critic`` discriminator updates (a loop unrolled at trace time, see
+   :meth:`DCGAN.train_step`): each draws fresh noise z_i, generates G(z_i)
+   (G in training mode; its BatchNorm running statistics are not updated
+   here) and takes one Adam step on
+
+     L_D = mean_b softplus(−D(x_b)) + mean_b softplus(D(G(z_i)_b)),
+
+   the binary cross-entropy of "real" for the batch x and "fake" for G(z_i),
+   with D applied to the real and the fake batch separately (separate
+   BatchNorm batches, as in Radford et al. and the PyTorch reference). Every
+   discriminator update sees the same real batch (the step has one batch).
+2. one generator update against the UPDATED discriminator, on the noise of
+   the last discriminator update (for ``n_critic = 1`` exactly the PyTorch
+   reference, which reuses the fake batch), with the non-saturating loss
+
+     L_G = mean_b softplus(−D(G(z)_b)) = −mean_b log σ(D(G(z)_b))
+
+   (Goodfellow et al. 2014, §3: maximise log D(G(z)) rather than minimise
+   log(1 − D(G(z)))).
+
+Both networks use ``config.optimizer`` (the experiment sets Adam(2e-4,
+β₁ = 0.5), Radford et al. §4). Real images in [0, 1] are mapped to [−1, 1]
+inside the method (G ends in tanh); samples are returned in [0, 1].
+BatchNorm running statistics: D's follow every training-mode call (real,
+fake, and the generator update), as PyTorch's do; G's are updated once per
+step, by the generator update's forward pass. The noise size is
+``model.latent_dim`` (100 in the experiment).
+
+References:
+  Goodfellow, Pouget-Abadie, Mirza, Xu, Warde-Farley, Ozair, Courville &
+  Bengio, "Generative Adversarial Nets", NeurIPS 2014.
+  Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep
+  Convolutional Generative Adversarial Networks", ICLR 2016.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from aejax.methods.registry import register_method
+from aejax.models.dcgan import Discriminator, Generator
+from aejax.train import figures
+from aejax.train.state import make_optimizer
+
+NUM_GRID = 64  # samples in a sample grid (8 x 8)
+
+
+class PerNetworkOptimizer:
+  """One optax transformation per network (or per training phase).
+
+  ``parts`` maps a name to ``(transformation, keys)``: the transformation
+  updates the sub-dictionary of the parameters holding ``keys``. ``init``
+  returns ``{name: state}``, the optimizer state the training loop stores.
+
+  Args:
+    parts: ``{name: (optax.GradientTransformation, tuple of param keys)}``.
+  """
+
+  def __init__(self, parts: dict[str, tuple[optax.GradientTransformation,
+                                            Sequence[str]]]):
+    self.parts = {name: (tx, tuple(keys)) for name, (tx, keys) in
+                  parts.items()}
+
+  def subset(self, name: str, params: dict) -> dict:
+    """The parameters that part ``name`` updates."""
+    return {k: params[k] for k in self.parts[name][1]}
+
+  def init(self, params: dict) -> dict:
+    return {name: tx.init(self.subset(name, params))
+            for name, (tx, _) in self.parts.items()}
+
+  def apply(self, name: str, grads: dict, opt_state: dict, params: dict
+            ) -> tuple[dict, dict]:
+    """One update of part ``name``; returns all parameters and opt states.
+
+    Args:
+      name: the part.
+      grads: gradients of the part's parameters (its subset's structure).
+      opt_state: all optimizer states (``init``'s structure).
+      params: all parameters.
+    """
+    tx, _ = self.parts[name]
+    sub = self.subset(name, params)
+    updates, new_state = tx.update(grads, opt_state[name], sub)
+    return ({**params, **optax.apply_updates(sub, updates)},
+            {**opt_state, name: new_state})
+
+
+def _bce_real(logits: jax.Array) -> jax.Array:
+  """−log σ(logits) per example: the loss of labelling "real"."""
+  return jax.nn.softplus(-logits)
+
+
+def _bce_fake(logits: jax.Array) -> jax.Array:
+  """−log(1 − σ(logits)) per example: the loss of labelling "fake"."""
+  return jax.nn.softplus(logits)
+
+
+@register_method("dcgan")
+class DCGAN:
+  """DCGAN (Radford et al. 2016) with the non-saturating generator loss."""
+  name = "dcgan"
+
+  def __init__(self, config, image_shape):
+    n_critic = config.method.n_critic
+    if int(n_critic) != n_critic or n_critic < 1:
+      raise ValueError(f"method.n_critic (discriminator updates per generator "
+                       f"update) must be an integer >= 1, got {n_critic}.")
+    if len(image_shape) != 3:
+      raise ValueError(f"DCGAN needs images [H, W, C], got {image_shape}.")
+    self.config = config
+    self.image_shape = tuple(image_shape)
+    self.n_critic = int(n_critic)
+    self.latent_dim = int(config.model.latent_dim)
+    if self.latent_dim <= 0:
+      raise ValueError(f"latent_dim must be positive, got {self.latent_dim}.")
+    self.generator = Generator(self.image_shape)
+    self.discriminator = Discriminator()
+    self.optimizers = self.make_optimizer(config.optimizer)
+    self.fixed_noise = jax.random.normal(
+        jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xF1DE),
+        (NUM_GRID, self.latent_dim))
+
+  def make_optimizer(self, opt_config) -> PerNetworkOptimizer:
+    """``config.optimizer`` (Adam(2e-4, β₁ 0.5) in DCGAN) for G and for D.
+
+    The step uses the optimizer built by the latest call.
+    """
+    tx = make_optimizer(opt_config)
+    self.optimizers = PerNetworkOptimizer({
+        "discriminator": (tx, ("discriminator",)),
+        "generator": (tx, ("generator",))})
+    return self.optimizers
+
+  # -- pure functions ---------------------------------------------------------
+
+  def init_variables(self, key, images):
+    k_g, k_d = jax.random.split(key)
+    z = jnp.zeros((images.shape[0], self.latent_dim), images.dtype)
+    g = self.generator.init(k_g, z, train=False)
+    d = self.discriminator.init(k_d, images, train=False)
+    return {"params": {"generator": g["params"],
+                       "discriminator": d["params"]},
+            "batch_stats": {"generator": g["batch_stats"],
+                            "discriminator": d["batch_stats"]}}
+
+  def generate(self, g_params, g_stats, z, train: bool):
+    """G(z) in [−1, 1]; returns (images, new G batch_stats)."""
+    variables = {"params": g_params, "batch_stats": g_stats}
+    if train:
+      out, updates = self.generator.apply(variables, z, train=True,
+                                          mutable=["batch_stats"])
+      return out, updates["batch_stats"]
+    return self.generator.apply(variables, z, train=False), g_stats
+
+  def discriminate(self, d_params, d_stats, x, train: bool):
+    """D(x) logits [B]; returns (logits, new D batch_stats)."""
+    variables = {"params": d_params, "batch_stats": d_stats}
+    if train:
+      out, updates = self.discriminator.apply(variables, x, train=True,
+                                              mutable=["batch_stats"])
+      return out, updates["batch_stats"]
+    return self.discriminator.apply(variables, x, train=False), d_stats
+
+  def noise(self, key, batch: int) -> jax.Array:
+    return jax.random.normal(key, (batch, self.latent_dim))
+
+  def discriminator_update(self, params, opt_state, batch_stats, x, z):
+    """One Adam step of D on the real batch x ([−1, 1]) and the fake G(z)."""
+    fake, _ = self.generate(params["generator"], batch_stats["generator"], z,
+                            train=True)
+    fake = jax.lax.stop_gradient(fake)
+
+    def loss_fn(d_params):
+      real_logits, stats = self.discriminate(
+          d_params, batch_stats["discriminator"], x, train=True)
+      fake_logits, stats = self.discriminate(d_params, stats, fake,
+                                             train=True)
+      loss = jnp.mean(_bce_real(real_logits)) + jnp.mean(_bce_fake(
+          fake_logits))
+      metrics = {"d_loss": loss,
+                 "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
+                 "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+      return loss, (metrics, stats)
+
+    grads, (metrics, stats) = jax.grad(loss_fn, has_aux=True)(
+        params["discriminator"])
+    params, opt_state = self.optimizers.apply(
+        "discriminator", {"discriminator": grads}, opt_state, params)
+    return params, opt_state, {**batch_stats, "discriminator": stats}, metrics
+
+  def generator_update(self, params, opt_state, batch_stats, z):
+    """One Adam step of G on the non-saturating loss against the current D."""
+
+    def loss_fn(g_params):
+      fake, g_stats = self.generate(g_params, batch_stats["generator"], z,
+                                    train=True)
+      logits, d_stats = self.discriminate(
+          params["discriminator"], batch_stats["discriminator"], fake,
+          train=True)
+      loss = jnp.mean(_bce_real(logits))
+      return loss, ({"g_loss": loss}, {"generator": g_stats,
+                                       "discriminator": d_stats})
+
+    grads, (metrics, stats) = jax.grad(loss_fn, has_aux=True)(
+        params["generator"])
+    params, opt_state = self.optimizers.apply(
+        "generator", {"generator": grads}, opt_state, params)
+    return params, opt_state, stats, metrics
+
+  def train_step(self, params, opt_state, batch_stats, batch, key):
+    """``n_critic`` D updates, then one G update against the updated D.
+
+    Args:
+      params: ``{"generator": ..., "discriminator": ...}``.
+      opt_state: ``{"generator": ..., "discriminator": ...}``.
+      batch_stats: BatchNorm statistics of both networks.
+      batch: ``{"image": float32[B, H, W, C] in [0, 1], ...}``.
+      key: this step's key.
+
+    Returns:
+      ``(params, opt_state, batch_stats, metrics)``; ``metrics["loss"]`` is
+      the last discriminator loss.
+    """
+    x = batch["image"] * 2.0 - 1.0
+    b = x.shape[0]
+    noise_key = lambda i: jax.random.fold_in(key, i)
+
+    # A Python loop over the static count (unrolled in the one compiled
+    # step), not lax.fori_loop: on XLA:CPU the same step inside a while loop
+    # ran 13x slower (21.9 s vs 1.66 s per batch of 128, measured).
+    for i in range(self.n_critic):
+      params, opt_state, batch_stats, d_metrics = self.discriminator_update(
+          params, opt_state, batch_stats, x, self.noise(noise_key(i), b))
+    params, opt_state, batch_stats, g_metrics = self.generator_update(
+        params, opt_state, batch_stats,
+        self.noise(noise_key(self.n_critic - 1), b))
+    return (params, opt_state, batch_stats,
+            {"loss": d_metrics["d_loss"], **d_metrics, **g_metrics})
+
+  def eval_metrics(self, params, batch, key, batch_stats):
+    """Per-example losses of both players (evaluation mode, fresh noise).
+
+    ``loss`` is D's loss (real term + fake term), ``g_loss`` the
+    non-saturating G loss; ``d_real``/``d_fake`` are D's probabilities of
+    "real" for the real image and for a generated one.
+    """
+    x = batch["image"] * 2.0 - 1.0
+    fake, _ = self.generate(params["generator"], batch_stats["generator"],
+                            self.noise(key, x.shape[0]), train=False)
+    d = lambda v: self.discriminate(params["discriminator"],
+                                    batch_stats["discriminator"], v,
+                                    train=False)[0]
+    real_logits, fake_logits = d(x), d(fake)
+    return {"loss": _bce_real(real_logits) + _bce_fake(fake_logits),
+            "g_loss": _bce_real(fake_logits),
+            "d_real": jax.nn.sigmoid(real_logits),
+            "d_fake": jax.nn.sigmoid(fake_logits)}
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def decode(self, params, batch_stats, z):
+    """G(z) (evaluation mode) as images in [0, 1]."""
+    out, _ = self.generate(params["generator"], batch_stats["generator"], z,
+                           train=False)
+    return (out + 1.0) / 2.0
+
+  def sample(self, params, batch_stats, key, n: int):
+    """n images G(z), z ~ N(0, I), in [0, 1]."""
+    return self.decode(params, batch_stats, self.noise(key, n))
+
+  # -- host-side --------------------------------------------------------------
+
+  def _grid(self, params, batch_stats, path: str, title: str) -> str:
+    images = np.asarray(self.decode(params, batch_stats, self.fixed_noise))
+    return figures.image_rows(
+        [("", images[i:i + 8]) for i in range(0, NUM_GRID, 8)], path,
+        title=title)
+
+  def epoch_figures(self, params, batch_stats, step: int,
+                    workdir: str) -> list[str]:
+    """The fixed-noise sample grid at ``step``: samples_step<step>.png."""
+    return [self._grid(params, batch_stats,
+                       os.path.join(workdir, f"samples_step{step:06d}.png"),
+                       f"dcgan: fixed-noise samples at step {step}")]
+
+  def figures(self, params, batch_stats, split, key, workdir):
+    """The final fixed-noise grid (samples.png) and real vs random samples."""
+    del key
+    paths = [self._grid(params, batch_stats,
+                        os.path.join(workdir, "samples.png"),
+                        "dcgan: fixed-noise samples (final)")]
+    n = self.config.num_figure_images
+    real = np.asarray(split.images[:n], np.float32) / 255.0
+    fake = np.asarray(self.decode(params, batch_stats, self.fixed_noise[:n]))
+    paths.append(figures.image_rows(
+        [("test", real), ("G(z)", fake)],
+        os.path.join(workdir, "real_vs_generated.png"),
+        title="dcgan: test images and samples"))
+    return paths

@@ -1,0 +1,161 @@
+"""Adversarial autoencoder: priors, the three phases, sharding, figures."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from aejax.methods import make_method
+from aejax.methods.aae import make_prior
+from aejax.train.checkpoint import Checkpointer
+from aejax.train.loop import train_and_evaluate
+
+
+def aae_config(**overrides):
+  base = {"method.name": "aae", "model.latent_dim": 2,
+          "method.prior": "mixture", "method.disc_hidden": (16, 16)}
+  base.update(overrides)
+  return tiny_config(**base)
+
+
+def _setup(config, batch=16):
+  method = make_method(config, (8, 8, 1))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (batch, 8, 8, 1))
+  variables = method.init_variables(jax.random.PRNGKey(0), x)
+  opt_state = method.make_optimizer(config.optimizer).init(
+      variables["params"])
+  return method, variables["params"], opt_state, variables["batch_stats"], x
+
+
+def _changed(before: dict, after: dict) -> set:
+  """Top-level keys whose subtree changed."""
+  return {k for k in before if any(
+      not np.array_equal(a, b) for a, b in zip(
+          jax.tree_util.tree_leaves(before[k]),
+          jax.tree_util.tree_leaves(after[k])))}
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_each_phase_changes_exactly_its_parameters(model):
+  method, params, opt_state, stats, x = _setup(
+      aae_config(**{"model.name": model}))
+  key = jax.random.PRNGKey(2)
+  expected = {
+      "reconstruction_phase": ({"encoder", "decoder"}, {"reconstruction"}),
+      "discriminator_phase": ({"discriminator"}, {"discriminator"}),
+      "generator_phase": ({"encoder"}, {"generator"}),
+  }
+  for phase, (param_keys, opt_keys) in expected.items():
+    p, o, s, metrics = jax.jit(getattr(method, phase))(params, opt_state,
+                                                       stats, x, key)
+    assert _changed(params, p) == param_keys, phase
+    assert _changed(opt_state, o) == opt_keys, phase
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    if model == "conv":  # only the reconstruction phase moves BN statistics
+      assert bool(_changed(stats, s)) == (phase == "reconstruction_phase")
+  p, o, _, metrics = jax.jit(method.train_step)(params, opt_state, stats,
+                                                {"image": x}, key)
+  assert _changed(params, p) == {"encoder", "decoder", "discriminator"}
+  assert _changed(opt_state, o) == {"reconstruction", "discriminator",
+                                    "generator"}
+  assert set(metrics) >= {"loss", "disc_loss", "gen_loss", "disc_accuracy"}
+
+
+def test_generator_phase_fools_the_discriminator_a_little():
+  """The encoder step lowers D's loss of calling codes real (gen_loss)."""
+  method, params, opt_state, stats, x = _setup(aae_config())
+  key = jax.random.PRNGKey(4)
+  p, o, s, before = method.generator_phase(params, opt_state, stats, x, key)
+  _, _, _, after = method.generator_phase(p, o, s, x, key)
+  assert float(after["gen_loss"]) < float(before["gen_loss"])
+
+
+def test_mixture_prior_geometry():
+  prior = make_prior("mixture", 2)
+  z, comp = prior.sample(jax.random.PRNGKey(0), 50_000,
+                         return_components=True)
+  z, comp = np.asarray(z), np.asarray(comp)
+  counts = np.bincount(comp, minlength=10)
+  assert counts.min() > 4500 and counts.max() < 5500
+  for k in range(10):
+    zk = z[comp == k]
+    theta = 2 * np.pi * k / 10
+    radial = np.array([np.cos(theta), np.sin(theta)])
+    tangential = np.array([-np.sin(theta), np.cos(theta)])
+    np.testing.assert_allclose(zk.mean(0), 2.0 * radial, atol=0.02)
+    np.testing.assert_allclose((zk @ radial).std(), 0.5, rtol=0.05)
+    np.testing.assert_allclose((zk @ tangential).std(), 0.1, rtol=0.05)
+  # d > 2: the same petals in (z1, z2), N(0, 1) in the other coordinates.
+  z5 = np.asarray(make_prior("mixture", 5).sample(jax.random.PRNGKey(1),
+                                                  50_000))
+  np.testing.assert_allclose(z5[:, 2:].std(0), 1.0, rtol=0.03)
+  np.testing.assert_allclose(np.linalg.norm(z5[:, :2], axis=1).mean(),
+                             np.linalg.norm(z, axis=1).mean(), rtol=0.02)
+  g = np.asarray(make_prior("gaussian", 3).sample(jax.random.PRNGKey(2),
+                                                  50_000))
+  np.testing.assert_allclose(np.cov(g, rowvar=False), np.eye(3), atol=0.03)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"method.prior": "uniform"}, "Unknown prior"),
+    ({"method.prior": "mixture", "model.latent_dim": 1}, "dimension >= 2"),
+    ({"method.adversarial_learning_rate": -1.0}, "adversarial_learning_rate"),
+])
+def test_bad_aae_config_is_a_clear_error(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    make_method(aae_config(**overrides), (8, 8, 1))
+
+
+def _final_state(workdir):
+  checkpointer = Checkpointer(workdir, asynchronous=False)
+  state, _ = checkpointer.restore()
+  checkpointer.close()
+  return state
+
+
+def test_sharded_aae_step_equals_single_device(tmp_path):
+  """The three-phase step (conv model: BatchNorm in encoder and decoder) on
+  8 fake devices gives the single-device parameters after 6 steps."""
+  states = {}
+  for devices in (1, 8):
+    config = aae_config(**{"model.name": "conv", "num_devices": devices})
+    train_and_evaluate(config, str(tmp_path / str(devices)))
+    states[devices] = _final_state(str(tmp_path / str(devices)))
+  for part in ("params", "batch_stats", "opt_state"):
+    for a, b in zip(jax.tree_util.tree_leaves(states[1][part]),
+                    jax.tree_util.tree_leaves(states[8][part])):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  init = _setup(aae_config(**{"model.name": "conv"}))[1]
+  assert _changed(init, states[8]["params"]) == {"encoder", "decoder",
+                                                 "discriminator"}
+
+
+def test_aae_trains_writes_figures_and_two_sample_report(tmp_path):
+  config = aae_config(max_steps=20)
+  results = train_and_evaluate(config, str(tmp_path))
+  for name in ("aggregate_posterior.png", "samples.png",
+               "reconstructions.png"):
+    assert os.path.getsize(os.path.join(tmp_path, name)) > 0, name
+  assert 0 < results["test"]["disc_code_prob"] < 1
+  from aejax.eval.two_sample import compare_with_prior  # pylint: disable=g-import-not-at-top
+  report = compare_with_prior(str(tmp_path), n=100, repeats=2,
+                              num_permutations=20, scales=(0.5, 1.0))
+  assert report["prior"] == "mixture" and report["latent_dim"] == 2
+  assert set(report["mmd2"]) == {"0.5", "1"}
+  for name in ("raw", "moment_matched", "null"):
+    assert np.isfinite(report["mmd2"]["1"][name])
+    assert len(report["mmd2"]["0.5"][f"{name}_p_values"]) == 2
+  with open(os.path.join(tmp_path, "two_sample_mixture.json")) as f:
+    assert json.load(f)["n"] == 100
+
+
+def test_no_latent_figure_for_a_code_that_is_not_2d(tmp_path):
+  train_and_evaluate(aae_config(**{"model.latent_dim": 3, "max_steps": 2}),
+                     str(tmp_path))
+  assert os.path.exists(os.path.join(tmp_path, "samples.png"))
+  assert not os.path.exists(os.path.join(tmp_path,
+                                         "aggregate_posterior.png"))
