@@ -164,3 +164,26 @@ def test_fast_path_has_no_convolution(k, s, pad):
   jaxpr = str(jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(params, x))
   assert 'dot_general' in jaxpr
   assert 'conv_general_dilated' not in jaxpr
+
+
+def test_stride_one_same_is_nn_conv_and_the_decoder_keeps_its_layout():
+  """ConvDecoder(output_layer="conv") computes its 3x3 stride-1 output
+  convolution with the fast layer: same outputs and gradients as nn.Conv
+  with the same parameters, under nn.Conv's name and shapes."""
+  from aejax.models.conv import ConvDecoder  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 28, 28, 32))
+  conv = nn.Conv(1, (3, 3), padding="SAME")
+  fast = ConvTranspose(1, (3, 3), strides=(1, 1), padding="SAME")
+  params = conv.init(jax.random.PRNGKey(1), x)
+  f = lambda layer: lambda p, v: jnp.sum(jnp.sin(layer.apply(p, v)))
+  np.testing.assert_allclose(fast.apply(params, x), conv.apply(params, x),
+                             rtol=1e-5, atol=1e-5)
+  for g_fast, g_conv in zip(jax.grad(f(fast), (0, 1))(params, x),
+                            jax.grad(f(conv), (0, 1))(params, x)):
+    for a, b in zip(jax.tree_util.tree_leaves(g_fast),
+                    jax.tree_util.tree_leaves(g_conv)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  decoder = ConvDecoder(filters=(32, 64), output_layer="conv")
+  variables = decoder.init(jax.random.PRNGKey(2), jnp.zeros((2, 16)))
+  shapes = jax.tree_util.tree_map(jnp.shape, variables["params"]["Conv_0"])
+  assert shapes == {"kernel": (3, 3, 32, 1), "bias": (1,)}

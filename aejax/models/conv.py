@@ -86,7 +86,12 @@ class ConvDecoder(nn.Module):
       if self.batch_norm:
         h = nn.BatchNorm(use_running_average=not train, **_BN)(h)
     if self.output_layer == "conv":
-      return nn.Conv(channels, (3, 3), padding="SAME")(h)
+      # A stride-1 "SAME" convolution is a stride-1 transposed convolution
+      # with the same (unflipped) kernel; the GEMM + col2im form is ~2x
+      # faster on XLA:CPU for few output channels. Named as nn.Conv would
+      # be, so the parameter layout is that of nn.Conv(channels, (3, 3)).
+      return ConvTranspose(channels, (3, 3), strides=(1, 1), padding="SAME",
+                           name="Conv_0")(h)
     if self.output_layer == "conv_transpose":
       return ConvTranspose(channels, (3, 3), strides=(1, 1), padding="SAME")(h)
     raise ValueError(f"Unknown output_layer {self.output_layer!r}: use "
