@@ -12,6 +12,11 @@ run) and ``peak_host_mem_mb`` (peak resident memory of the process). Only
 compiled steps after the warm-up are timed, ending with
 ``block_until_ready``.
 
+``--loop=experiments/ae_fashion_mnist.py [--epochs 2]`` instead trains that
+experiment through the training loop and prints the last epoch's wall time
+beside the time of the same number of bare compiled steps (their ratio is
+the loop's overhead).
+
 With ``--torch_python=/path/to/python`` (a Python with torch==2.13.0) it also
 runs torch_reference.py with the same arguments right after, and prints the
 ratio of images per second (ours / torch's).
@@ -36,10 +41,12 @@ binary data). Neither changes the work per step.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
 import subprocess
+import tempfile
 import time
 
 import jax
@@ -98,8 +105,9 @@ def load_batches(batch: int, steps: int, data_dir: str) -> np.ndarray:
 
 
 def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
-        num_devices: int = 1) -> dict:
-  config = bench_config(model)
+        num_devices: int = 1, config=None) -> dict:
+  """Times ``steps`` compiled training steps of ``model`` (or ``config``)."""
+  config = bench_config(model) if config is None else config
   config.batch_size = batch
   mesh = make_mesh(num_devices)
   method = make_method(config, (28, 28, 1))
@@ -136,6 +144,47 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "jax": jax.__version__}
 
 
+def load_experiment(path: str):
+  """``get_config()`` of an experiment file such as experiments/ae_*.py."""
+  spec = importlib.util.spec_from_file_location("experiment", path)
+  if spec is None or not os.path.exists(path):
+    raise SystemExit(f"No experiment config at {path!r}.")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def loop_overhead(experiment: str, epochs: int, data_dir: str,
+                  num_devices: int = 1) -> dict:
+  """Epoch wall time through the training loop vs bare compiled steps.
+
+  Trains ``experiment`` for ``epochs`` epochs with
+  :func:`aejax.train.loop.train_and_evaluate` (host data pipeline, logging,
+  validation and an asynchronous checkpoint every epoch) in a temporary
+  work directory and takes the last epoch's wall seconds from its
+  metrics.jsonl (the first epoch includes compilation). Then times the same
+  number of steps of the same compiled step on device-resident batches.
+  """
+  from aejax.train.figures import read_metrics  # pylint: disable=g-import-not-at-top
+  from aejax.train.loop import METRICS_FILE, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  config = load_experiment(experiment)
+  config.update(num_epochs=epochs, max_steps=-1, progress_bar=False,
+                num_devices=num_devices)
+  with tempfile.TemporaryDirectory() as workdir:
+    train_and_evaluate(config, workdir)
+    rows = read_metrics(os.path.join(workdir, METRICS_FILE))
+  epoch = [r for r in rows if r["split"] == "epoch"][-1]
+  steps = int(epoch["steps"])
+  bare = run("", config.batch_size, steps, 5, data_dir, num_devices,
+             config=load_experiment(experiment))
+  bare_seconds = steps * config.batch_size / bare["images_per_s"]
+  return {"experiment": experiment, "batch": config.batch_size,
+          "steps_per_epoch": steps, "loop_epoch_s": round(epoch["seconds"], 3),
+          "bare_steps_s": round(bare_seconds, 3),
+          "loop_over_bare": round(epoch["seconds"] / bare_seconds, 3),
+          "devices": bare["devices"], "jax": jax.__version__}
+
+
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--model", default="conv_ae", choices=MODELS)
@@ -149,9 +198,20 @@ def main(argv=None) -> None:
   parser.add_argument("--torch_python", default="",
                       help="a python with torch: also run torch_reference.py")
   parser.add_argument("--torch_reference", default=TORCH_REFERENCE)
+  parser.add_argument("--loop", default="",
+                      help="an experiment config: compare an epoch through "
+                      "the training loop with bare compiled steps")
+  parser.add_argument("--epochs", type=int, default=2,
+                      help="--loop: epochs to train (the last is timed)")
   args = parser.parse_args(argv)
   if args.warmup < 1 or args.steps < 1:
     raise SystemExit("--warmup and --steps must be >= 1.")
+  if args.loop:
+    if args.epochs < 2:
+      raise SystemExit("--epochs must be >= 2: the first epoch compiles.")
+    print(json.dumps(loop_overhead(args.loop, args.epochs, args.data_dir,
+                                   args.num_devices)), flush=True)
+    return
   ours = run(args.model, args.batch, args.steps, args.warmup, args.data_dir,
              args.num_devices)
   print(json.dumps(ours), flush=True)

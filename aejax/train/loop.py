@@ -3,7 +3,8 @@ checkpoints and figures in the work directory.
 
 Work directory layout::
 
-  metrics.jsonl      one JSON object per line: {"step", "split", metrics...}
+  metrics.jsonl      one JSON object per line: {"step", "split", metrics...};
+                     split "epoch" rows hold each epoch's wall seconds
   checkpoints/<step> Orbax checkpoints (state + data position), last k kept
   results.json       final validation and test metrics, timings, config
   loss_curves.png    train / validation loss vs step
@@ -159,7 +160,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   step = start_step
   pending, window_start = [], time.perf_counter()
   nonfinite_run = 0  # consecutive skipped steps, seen at logging time
-  train_start = time.perf_counter()
+  train_start = epoch_start = time.perf_counter()
   bar = tqdm(total=total_steps, initial=start_step, desc="train",
              unit="step", dynamic_ncols=True, disable=not config.progress_bar)
   try:
@@ -201,6 +202,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                workdir)
       if step % checkpoint_every == 0 or step == total_steps:
         save(step)
+      if step % steps_per_epoch == 0:
+        # Wall time of the epoch: steps, data, logging, validation and the
+        # (asynchronous) checkpoint; `python -m aejax.bench --loop` compares
+        # it with the same number of bare compiled steps.
+        now = time.perf_counter()
+        writer.write(step, "epoch", {"seconds": now - epoch_start,
+                                     "steps": steps_per_epoch})
+        epoch_start = now
   except KeyboardInterrupt:
     logging.warning("Interrupted at step %d; saving a checkpoint.", step)
     save(step)
