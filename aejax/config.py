@@ -18,7 +18,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0                      # parameters, step keys and shuffling
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "fashion_mnist"   # "fashion_mnist" or "digits"
+  c.data.name = "fashion_mnist"   # "fashion_mnist", "digits" or "ucr"
   c.data.source = "auto"          # "auto", "idx" or "tfds"
   c.data.idx_dir = DEFAULT_FASHION_MNIST_DIR
   c.data.tfds_data_dir = ""       # "" = TFDS's default directory
@@ -26,9 +26,16 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.validation_size = 5000   # held out of train with split_seed
   c.data.split_seed = 0
   c.data.binarize = False         # dynamic binarisation of every batch
+  c.data.normal_classes = ()      # non-empty: train/validation keep only
+  #                                 these class indices (anomaly detection)
+  # ucr: a UCR/UEA time-series set as float sequences [N, T, F] with lengths
+  # (aejax/data/timeseries.py); from aeon's bundled copy unless ts_dir is set.
+  c.data.ts_name = "ItalyPowerDemand"  # e.g. "JapaneseVowels" (variable T)
+  c.data.ts_dir = ""              # dir of <name>/<name>_TRAIN.ts ("" = aeon's)
+  c.data.standardize = True       # ucr: per-feature z-score, train statistics
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "mlp"            # "mlp" or "conv"
+  c.model.name = "mlp"            # "mlp", "conv" or "recurrent"
   c.model.latent_dim = 32
   c.model.hidden = (512, 256)     # mlp: encoder widths (decoder mirrors)
   c.model.activation = "relu"     # mlp hidden non-linearity
@@ -39,6 +46,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.output_layer = "conv_transpose"  # conv: final layer ("conv" too)
   c.model.tied = False            # mlp: decoder kernels = encoder kernelsᵀ
   c.model.dropout_rate = 0.0      # mlp: dropout after hidden activations
+  c.model.cell = "lstm"           # recurrent: "lstm" or "gru"
+  c.model.rnn_hidden = (128,)     # recurrent: encoder RNN widths (decoder
+  #                                 mirrors); images are read row by row
 
   c.method = ml_collections.ConfigDict()
   c.method.name = "ae"            # see aejax.methods.METHODS

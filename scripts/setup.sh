@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up aejax on a fresh machine; safe to run again (it skips what is done).
 #   1. a virtualenv in .venv (Python >= 3.11) with aejax and its test extras;
-#   2. Fashion-MNIST: Debian's dataset-fashion-mnist package (IDX files in
+#   2. aeon 1.6.0 without its dependencies, for the UCR/UEA .ts files it
+#      ships (aejax/data/timeseries.py);
+#   3. Fashion-MNIST: Debian's dataset-fashion-mnist package (IDX files in
 #      /usr/share/datasets/fashion-mnist); where apt is unavailable, TFDS
 #      downloads and prepares it instead.
 set -euo pipefail
@@ -30,6 +32,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e ".[test]"
   echo "$want" > "$stamp"
+fi
+
+# The UCR/UEA time-series sets (experiments/recurrent_*.py) are the .ts files
+# inside aeon's wheel; aejax reads them itself, so aeon's own dependencies
+# (numba, pandas, ...) are not needed: --no-deps.
+if ! "$VENV/bin/python" -c 'import importlib.util, sys
+sys.exit(importlib.util.find_spec("aeon") is None)'; then
+  echo "[setup] installing aeon 1.6.0 (its bundled data sets; --no-deps)"
+  "$VENV/bin/python" -m pip install --quiet --no-deps "aeon==1.6.0"
 fi
 
 if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; then

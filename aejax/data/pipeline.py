@@ -105,7 +105,11 @@ class TrainBatches:
     rows = self._order_for(epoch)[index * self.batch_size:
                                   (index + 1) * self.batch_size]
     rows = np.sort(rows)  # contiguous-ish reads; order within a batch is moot
-    return {"image": self._split.images[rows], "label": self._split.labels[rows]}
+    batch = {"image": self._split.images[rows],
+             "label": self._split.labels[rows]}
+    if self._split.lengths is not None:  # sequences: int32 "length" [B]
+      batch["length"] = self._split.lengths[rows]
+    return batch
 
   def __iter__(self) -> Iterator[dict]:
     return self
@@ -124,6 +128,7 @@ def eval_batches(split: Split, batch_size: int,
 
   Each batch has a float ``mask`` (1 for real examples, 0 for padding) so that
   every evaluation batch has the same shape and the eval step compiles once.
+  Sequence splits add ``length`` (0 for padding examples).
   """
   check_batch_size(batch_size, mesh, "eval_batch_size")
   sharding = data_sharding(mesh)
@@ -131,11 +136,12 @@ def eval_batches(split: Split, batch_size: int,
   for start in range(0, n, batch_size):
     stop = min(start + batch_size, n)
     pad = batch_size - (stop - start)
-    images, labels = split.images[start:stop], split.labels[start:stop]
-    mask = np.ones(stop - start, np.float32)
+    batch = {"image": split.images[start:stop],
+             "label": split.labels[start:stop],
+             "mask": np.ones(stop - start, np.float32)}
+    if split.lengths is not None:
+      batch["length"] = split.lengths[start:stop]
     if pad:
-      images = np.concatenate([images, np.zeros((pad,) + images.shape[1:],
-                                                images.dtype)])
-      labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
-      mask = np.concatenate([mask, np.zeros(pad, np.float32)])
-    yield to_device({"image": images, "label": labels, "mask": mask}, sharding)
+      batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
+               for k, v in batch.items()}
+    yield to_device(batch, sharding)

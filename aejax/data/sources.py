@@ -1,8 +1,10 @@
-"""Image data sets as uint8 arrays with train / validation / test splits.
+"""Data sets as arrays with train / validation / test splits.
 
-Every source returns images as ``uint8[N, H, W, C]`` (scaling to [0, 1] happens
-on the device, in :func:`aejax.data.transforms.prepare_batch`) and labels as
-``int32[N]``. The validation split is held out of the training split with a
+Every image source returns images as ``uint8[N, H, W, C]`` (scaling to [0, 1]
+happens on the device, in :func:`aejax.data.transforms.prepare_batch`) and
+labels as ``int32[N]``. Sequence sources (:mod:`aejax.data.timeseries`)
+return float32 [N, T, F] in the same field, zero-padded, with ``lengths``.
+The validation split is held out of the training split with a
 fixed seed (``config.data.split_seed``), so it never depends on the training
 seed.
 """
@@ -33,12 +35,23 @@ class DataNotFoundError(FileNotFoundError):
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-  """One split: ``images`` uint8[N, H, W, C] and ``labels`` int32[N]."""
+  """One split: ``images`` uint8[N, H, W, C] and ``labels`` int32[N].
+
+  For sequences, ``images`` is float32 [N, T, F] (time, features), padded
+  with zeros after each sequence's end, and ``lengths`` int32[N] holds the
+  real lengths (``None``: every example is whole).
+  """
   images: np.ndarray
   labels: np.ndarray
+  lengths: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.images)
+
+  def take(self, rows: np.ndarray) -> "Split":
+    """The examples at ``rows`` (indices or a boolean mask)."""
+    return Split(self.images[rows], self.labels[rows],
+                 None if self.lengths is None else self.lengths[rows])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +113,7 @@ def _hold_out(train: Split, size: int, seed: int) -> tuple[Split, Split]:
         f"split of {len(train)} examples.")
   order = np.random.default_rng(seed).permutation(len(train))
   val, rest = np.sort(order[:size]), np.sort(order[size:])
-  return (Split(train.images[rest], train.labels[rest]),
-          Split(train.images[val], train.labels[val]))
+  return train.take(rest), train.take(val)
 
 
 def fashion_mnist(source: str = "auto",
@@ -171,8 +183,72 @@ def digits(validation_size: int = 200, test_size: int = 297,
                  tuple(str(d) for d in range(10)))
 
 
+def keep_classes(dataset: Dataset, classes) -> Dataset:
+  """Train and validation restricted to ``classes``; test kept whole.
+
+  The one-class (anomaly detection) protocol: fit on "normal" examples only,
+  then score every test example.
+  """
+  classes = sorted({int(c) for c in classes})
+  bad = [c for c in classes if not 0 <= c < len(dataset.class_names)]
+  if bad:
+    raise ValueError(f"normal_classes {bad} are not class indices of "
+                     f"{dataset.name} (0..{len(dataset.class_names) - 1}: "
+                     f"{list(dataset.class_names)}).")
+  train, val = (s.take(np.isin(s.labels, classes))
+                for s in (dataset.train, dataset.validation))
+  if not len(train) or not len(val):
+    raise ValueError(f"normal_classes {classes} leave {len(train)} training "
+                     f"and {len(val)} validation examples of {dataset.name}; "
+                     "both need at least one (raise data.validation_size?).")
+  return dataclasses.replace(dataset, train=train, validation=val)
+
+
+def time_series(name: str, ts_dir: str = "", validation_size: int = 8,
+                split_seed: int = 0, normal_classes=(),
+                standardize: bool = True) -> Dataset:
+  """A UCR/UEA set (see :mod:`aejax.data.timeseries`) as float sequences.
+
+  Args:
+    name: the set, e.g. ``"ItalyPowerDemand"`` or ``"JapaneseVowels"``.
+    ts_dir: directory of ``<name>/<name>_TRAIN.ts``; ``""``: aeon's copy.
+    validation_size: sequences held out of TRAIN for validation.
+    split_seed: seed of the validation hold-out.
+    normal_classes: if not empty, train and validation keep these classes
+      only (see :func:`keep_classes`).
+    standardize: scale each feature to zero mean and unit variance over the
+      (remaining) training split's real steps.
+  """
+  from aejax.data import timeseries  # pylint: disable=g-import-not-at-top
+  train, test, classes = timeseries.ts_train_test(name, ts_dir)
+  train, validation = _hold_out(train, validation_size, split_seed)
+  dataset = Dataset(name, train, validation, test, classes)
+  if normal_classes:
+    dataset = keep_classes(dataset, normal_classes)
+  if standardize:
+    train, validation, test = timeseries.standardize(
+        [dataset.train, dataset.validation, dataset.test], dataset.train)
+    dataset = dataclasses.replace(dataset, train=train,
+                                  validation=validation, test=test)
+  return dataset
+
+
 def load_dataset(data_config) -> Dataset:
   """Builds the data set named by ``config.data`` (see ``aejax.config``)."""
+  if data_config.name == "ucr":
+    return time_series(
+        data_config.ts_name, ts_dir=data_config.ts_dir,
+        validation_size=data_config.validation_size,
+        split_seed=data_config.split_seed,
+        normal_classes=tuple(data_config.normal_classes),
+        standardize=data_config.standardize)
+  dataset = _load_images(data_config)
+  if data_config.get("normal_classes"):
+    dataset = keep_classes(dataset, data_config.normal_classes)
+  return dataset
+
+
+def _load_images(data_config) -> Dataset:
   if data_config.name == "fashion_mnist":
     return fashion_mnist(
         source=data_config.source,
@@ -185,4 +261,4 @@ def load_dataset(data_config) -> Dataset:
     return digits(validation_size=min(data_config.validation_size, 200),
                   split_seed=data_config.split_seed)
   raise ValueError(f"Unknown data set {data_config.name!r}: choose "
-                   "'fashion_mnist' or 'digits'.")
+                   "'fashion_mnist', 'digits' or 'ucr' (with data.ts_name).")

@@ -25,6 +25,8 @@ def prepare_batch(batch: dict, key: jax.Array | None = None,
                   binarize: bool = False) -> dict:
   """Scales uint8 images to float32 in [0, 1]; optionally binarises them.
 
+  Float data (sequences, codes) pass through unscaled.
+
   Dynamic binarisation (a fresh Bernoulli draw with the pixel intensity as its
   probability, every time an image is seen) is the protocol of Burda et al.
   (2016) for MNIST likelihoods.

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from aejax.models.conv import ConvDecoder, ConvEncoder
 from aejax.models.mlp import MLPDecoder, MLPEncoder, TiedMLPDecoder
+from aejax.models.recurrent import recurrent_autoencoder
 
 
 class Autoencoder(nn.Module):
@@ -88,7 +89,8 @@ def _conv(cfg, image_shape) -> Autoencoder:
                   cfg.dense_activation, cfg.output_layer))
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {"mlp": _mlp, "conv": _conv}
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "mlp": _mlp, "conv": _conv, "recurrent": recurrent_autoencoder}
 
 
 def build_model(model_config, image_shape) -> nn.Module:
