@@ -96,6 +96,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.weight_decay = 0.0  # adamw only
   c.optimizer.momentum = 0.0      # sgd only
   c.optimizer.grad_clip_norm = 0.0  # 0 = no clipping
+  c.optimizer.decay_steps = 0     # > 0: cosine decay of the learning rate
+  #                                 over this many steps (0 = constant)
+  c.optimizer.final_lr_fraction = 0.0  # lr after decay_steps, x learning_rate
 
   c.batch_size = 128              # global, split over all devices
   c.eval_batch_size = 1000

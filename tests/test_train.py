@@ -146,3 +146,32 @@ def test_load_run_rebuilds_the_trained_model(tmp_path):
                                  rel=1e-4)
   with pytest.raises(FileNotFoundError, match="not a work directory"):
     load_run(str(tmp_path / "checkpoints"))
+
+
+def test_cosine_learning_rate_decay():
+  """SGD's update is −lr(t)·g: lr falls along a half cosine from
+  learning_rate to learning_rate·final_lr_fraction and then stays."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from aejax.train.state import make_optimizer  # pylint: disable=g-import-not-at-top
+  config = tiny_config(**{"optimizer.name": "sgd",
+                          "optimizer.learning_rate": 0.5,
+                          "optimizer.decay_steps": 4,
+                          "optimizer.final_lr_fraction": 0.1})
+  tx = make_optimizer(config.optimizer)
+  params = {"w": jnp.zeros(())}
+  state = tx.init(params)
+  rates = []
+  for _ in range(6):
+    updates, state = tx.update({"w": jnp.ones(())}, state, params)
+    rates.append(-float(updates["w"]))
+  expected = [0.05 + 0.45 * 0.5 * (1 + np.cos(np.pi * t / 4)) for t in
+              range(4)] + [0.05, 0.05]
+  np.testing.assert_allclose(rates, expected, rtol=1e-5)
+  constant = make_optimizer(tiny_config(**{"optimizer.name": "sgd",
+                                           "optimizer.learning_rate": 0.5}
+                                        ).optimizer)
+  updates, _ = constant.update({"w": jnp.ones(())}, constant.init(params),
+                               params)
+  assert float(updates["w"]) == -0.5
+  with pytest.raises(ValueError, match="decay_steps"):
+    make_optimizer(tiny_config(**{"optimizer.decay_steps": -1}).optimizer)

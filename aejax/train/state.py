@@ -31,9 +31,25 @@ class TrainState(struct.PyTreeNode):
 
 
 def make_optimizer(opt_config) -> optax.GradientTransformation:
-  """Adam / AdamW / SGD from ``config.optimizer``, with optional clipping."""
+  """Adam / AdamW / SGD from ``config.optimizer``, with optional clipping.
+
+  The learning rate is constant, or, with ``decay_steps > 0``, decays from
+  ``learning_rate`` to ``learning_rate * final_lr_fraction`` along a half
+  cosine over ``decay_steps`` steps and stays there (Loshchilov & Hutter,
+  "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017, without
+  restarts).
+  """
   name = opt_config.name
   lr = opt_config.learning_rate
+  decay_steps = opt_config.get("decay_steps", 0)
+  if decay_steps < 0 or not 0 <= opt_config.get("final_lr_fraction", 0) <= 1:
+    raise ValueError(
+        f"optimizer.decay_steps must be >= 0 (0: constant learning rate) and "
+        f"optimizer.final_lr_fraction in [0, 1]; got {decay_steps} and "
+        f"{opt_config.get('final_lr_fraction')}.")
+  if decay_steps:
+    lr = optax.cosine_decay_schedule(lr, int(decay_steps),
+                                     alpha=opt_config.final_lr_fraction)
   if name == "adam":
     tx = optax.adam(lr, b1=opt_config.b1, b2=opt_config.b2)
   elif name == "adamw":
