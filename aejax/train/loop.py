@@ -90,6 +90,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   Returns:
     The final results: validation and test metrics and timings.
   """
+  run_start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
   mesh = make_mesh(config.num_devices)
   devices = mesh.devices.ravel().tolist()
@@ -160,6 +161,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   step = start_step
   pending, window_start = [], time.perf_counter()
   nonfinite_run = 0  # consecutive skipped steps, seen at logging time
+  first_step_seconds = None
   train_start = epoch_start = time.perf_counter()
   bar = tqdm(total=total_steps, initial=start_step, desc="train",
              unit="step", dynamic_ncols=True, disable=not config.progress_bar)
@@ -167,6 +169,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     while step < total_steps:
       state, metrics = train_fn(state, next(batches))
       step += 1
+      if step == start_step + 1:
+        # Start-up cost: data, initialisation and compiling the step (a
+        # warm persistent compilation cache removes most of it).
+        jax.block_until_ready(state.step)
+        first_step_seconds = time.perf_counter() - run_start
+        logging.info("First step done %.1f s after start.", first_step_seconds)
       pending.append(metrics)
       bar.update(1)
       if step % config.log_every_steps == 0 or step == total_steps:
@@ -221,6 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_seconds = time.perf_counter() - train_start
 
   results = {"step": step, "train_seconds": train_seconds,
+             "first_step_seconds": first_step_seconds,
              "trained_steps_this_run": step - start_step,
              "skipped_steps": int(state.skipped_steps),
              "num_params": int(num_params)}
