@@ -113,18 +113,35 @@ def test_resuming_with_another_batch_size_is_refused(tmp_path):
     train_and_evaluate(tiny_config(batch_size=32), str(tmp_path))
 
 
-def test_diverging_run_stops_with_a_clear_message(tmp_path):
-  config = tiny_config(**{"optimizer.learning_rate": float("nan"),
-                          "max_nonfinite_steps": 3})
+@pytest.fixture
+def nan_loss(monkeypatch):
+  """Makes the autoencoder's training loss (and so its gradients) NaN."""
+  from aejax.methods.autoencoder import Autoencoder  # pylint: disable=g-import-not-at-top
+  loss_fn = Autoencoder.loss_fn
+
+  def poisoned(self, *args, **kwargs):
+    loss, aux = loss_fn(self, *args, **kwargs)
+    return loss * float("nan"), aux
+
+  monkeypatch.setattr(Autoencoder, "loss_fn", poisoned)
+
+
+def test_diverging_run_stops_with_a_clear_message(tmp_path, nan_loss):
+  config = tiny_config(max_nonfinite_steps=3)
   with pytest.raises(FloatingPointError, match="Training diverged: the last 4 "
                      "steps"):
     train_and_evaluate(config, str(tmp_path))
 
 
-def test_non_finite_updates_are_skipped_and_counted(tmp_path):
-  """With a NaN learning rate every update is skipped: params stay finite."""
-  config = tiny_config(**{"optimizer.learning_rate": float("nan"),
-                          "max_steps": 4})
+def test_non_finite_learning_rate_is_refused(tmp_path):
+  config = tiny_config(**{"optimizer.learning_rate": float("nan")})
+  with pytest.raises(ValueError, match="learning_rate must be a finite"):
+    train_and_evaluate(config, str(tmp_path))
+
+
+def test_non_finite_updates_are_skipped_and_counted(tmp_path, nan_loss):
+  """With NaN gradients every update is skipped: params stay finite."""
+  config = tiny_config(max_steps=4)
   results = train_and_evaluate(config, str(tmp_path))
   assert results["skipped_steps"] == 4
   state, _ = _final_state(str(tmp_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -41,6 +42,9 @@ def make_optimizer(opt_config) -> optax.GradientTransformation:
   """
   name = opt_config.name
   lr = opt_config.learning_rate
+  if not (math.isfinite(lr) and lr >= 0):
+    raise ValueError(f"optimizer.learning_rate must be a finite number >= 0, "
+                     f"got {lr}.")
   decay_steps = opt_config.get("decay_steps", 0)
   if decay_steps < 0 or not 0 <= opt_config.get("final_lr_fraction", 0) <= 1:
     raise ValueError(

@@ -27,17 +27,37 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
+def _keep_if(finite: jax.Array, new, old):
+  """``new`` where ``finite``, else ``old`` (leaf by leaf)."""
+  return jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new,
+                                old)
+
+
 def _gradient_update(state: TrainState, batch: dict, key: jax.Array, *,
                      method, tx: optax.GradientTransformation):
-  """One optimizer step on ``method.loss_fn``."""
+  """One optimizer step on ``method.loss_fn``, skipped if not finite.
+
+  Finiteness is checked on the loss and the gradients, before the update,
+  and the update runs under ``lax.cond``: a skipped step costs nothing, and
+  a taken one is the plain fused optimizer update (selecting between new
+  and old parameters and optimizer state afterwards took ~40% of a small
+  MLP's step on XLA:CPU). Finite gradients give finite updates because
+  :func:`aejax.train.state.make_optimizer` refuses non-finite learning
+  rates.
+  """
   grad_fn = jax.value_and_grad(method.loss_fn, has_aux=True)
   (loss, (metrics, batch_stats)), grads = grad_fn(state.params, batch, key,
                                                   state.batch_stats)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
-  params = optax.apply_updates(state.params, updates)
-  # Non-finite gradients give non-finite updates, and so do bad optimizer
-  # settings (e.g. a NaN learning rate): checking the updates covers both.
-  finite = jnp.isfinite(loss) & _all_finite(updates)
+  finite = jnp.isfinite(loss) & _all_finite(grads)
+
+  def update(operands):
+    params, opt_state, grads = operands
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  params, opt_state = jax.lax.cond(finite, update, lambda ops: ops[:2],
+                                   (state.params, state.opt_state, grads))
+  batch_stats = _keep_if(finite, batch_stats, state.batch_stats)
   return params, opt_state, batch_stats, metrics, finite
 
 
@@ -49,7 +69,8 @@ def train_step(state: TrainState, batch: dict, *, method,
   A method with alternating updates (adversarial autoencoder, GAN) defines
   ``method.train_step(params, opt_state, batch_stats, batch, key) ->
   (params, opt_state, batch_stats, metrics)`` doing all its updates, and
-  ``method.make_optimizer``; it is still one compiled step per batch.
+  ``method.make_optimizer``; it is still one compiled step per batch. Its
+  results are kept only if all of them are finite.
   """
   key = jax.random.fold_in(state.key, state.step)
   k_data, k_step = jax.random.split(key)
@@ -58,16 +79,15 @@ def train_step(state: TrainState, batch: dict, *, method,
     params, opt_state, batch_stats, metrics = method.train_step(
         state.params, state.opt_state, state.batch_stats, batch, k_step)
     finite = _all_finite((params, opt_state, metrics))
+    params, opt_state, batch_stats = _keep_if(
+        finite, (params, opt_state, batch_stats),
+        (state.params, state.opt_state, state.batch_stats))
   else:
     params, opt_state, batch_stats, metrics, finite = _gradient_update(
         state, batch, k_step, method=method, tx=tx)
-  keep = lambda new, old: jax.tree_util.tree_map(
-      lambda a, b: jnp.where(finite, a, b), new, old)
   new_state = state.replace(
-      step=state.step + 1,
-      params=keep(params, state.params),
-      opt_state=keep(opt_state, state.opt_state),
-      batch_stats=keep(batch_stats, state.batch_stats),
+      step=state.step + 1, params=params, opt_state=opt_state,
+      batch_stats=batch_stats,
       skipped_steps=state.skipped_steps + (~finite).astype(jnp.int32))
   metrics = {**metrics, "finite": finite.astype(jnp.float32)}
   return new_state, metrics
