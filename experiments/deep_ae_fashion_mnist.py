@@ -35,10 +35,9 @@ epochs, --config.num_epochs=10; test sq. error / image, wall time):
   (one seed each; wall times vary with the machine's other load.)
 Stacked denoising autoencoder (Vincent et al. 2010): method.name =
 "stacked_dae" corrupts every layer's input during pre-training and the images
-during fine-tuning. Give it a corruption that suits hidden codes too, e.g.
-``c.method.corruption = ml_collections.ConfigDict(dict(name="masking",
-fraction=0.25))`` in a copy of this file (the default Gaussian noise is
-clipped to [0, 1]); not benchmarked here.
+during fine-tuning: experiments/stacked_dae_fashion_mnist.py (masking
+noise, which suits hidden codes too; the default Gaussian noise is clipped
+to [0, 1]).
 
 References:
   Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural
