@@ -22,6 +22,10 @@ Result it should reach: test squared error per image (Σ over 784 pixels in
 2.0× better than PCA-30. The aim of ≤ 4.0 (3× better) is NOT reached in this
 budget; validation error was still falling by ~0.05 per epoch at the end.
 
+With a cosine learning-rate decay over 30 epochs (--config.num_epochs=30
+--config.optimizer.decay_steps=12870 --config.optimizer.final_lr_fraction=0.01):
+5.57 in 5 min 41 s on the quiet 2-core CPU (2.2x better than PCA-30).
+
 Ablations (same command plus the overrides; measured with 10 fine-tuning
 epochs, --config.num_epochs=10; test sq. error / image, wall time):
   tied, pre-trained (this config):  6.55  8 min 08 s
