@@ -41,7 +41,6 @@ binary data). Neither changes the work per step.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -53,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aejax.config import base_config
+from aejax.config import base_config, load_experiment
 from aejax.data.idx import read_idx
 from aejax.data.pipeline import make_mesh, replicated, to_device, data_sharding
 from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
@@ -144,16 +143,6 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "jax": jax.__version__}
 
 
-def load_experiment(path: str):
-  """``get_config()`` of an experiment file such as experiments/ae_*.py."""
-  spec = importlib.util.spec_from_file_location("experiment", path)
-  if spec is None or not os.path.exists(path):
-    raise SystemExit(f"No experiment config at {path!r}.")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 def loop_overhead(experiment: str, epochs: int, data_dir: str,
                   num_devices: int = 1) -> dict:
   """Epoch wall time through the training loop vs bare compiled steps.
@@ -207,6 +196,8 @@ def main(argv=None) -> None:
   if args.warmup < 1 or args.steps < 1:
     raise SystemExit("--warmup and --steps must be >= 1.")
   if args.loop:
+    if not os.path.isfile(args.loop):
+      raise SystemExit(f"No experiment config at {args.loop!r}.")
     if args.epochs < 2:
       raise SystemExit("--epochs must be >= 2: the first epoch compiles.")
     print(json.dumps(loop_overhead(args.loop, args.epochs, args.data_dir,

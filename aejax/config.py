@@ -8,6 +8,9 @@ they need.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import ml_collections
 
 from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
@@ -112,3 +115,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_figure_images = 10
   c.progress_bar = True
   return c
+
+
+def load_experiment(path: str) -> ml_collections.ConfigDict:
+  """``get_config()`` of an experiment file such as experiments/ae_*.py."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"No experiment config at {path!r}.")
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()

@@ -36,14 +36,11 @@ vs 0.705 fine-tuned, 0.698 scratch) and fine-tuning at 1 000 (0.822 vs 0.817
 frozen, 0.805 scratch).
 """
 
-import importlib.util
 import os
+
+from aejax.config import load_experiment
 
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "deep_ae_fashion_mnist.py")
-  spec = importlib.util.spec_from_file_location("deep_ae_fashion_mnist", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return load_experiment(os.path.join(os.path.dirname(os.path.abspath(
+      __file__)), "deep_ae_fashion_mnist.py"))

@@ -21,19 +21,16 @@ References:
   Autoencoders", JMLR 11, 2010.
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from aejax.config import load_experiment
+
 
 def get_config():
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "deep_ae_fashion_mnist.py")
-  spec = importlib.util.spec_from_file_location("deep_ae_fashion_mnist", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config()
+  c = load_experiment(os.path.join(os.path.dirname(os.path.abspath(
+      __file__)), "deep_ae_fashion_mnist.py"))
   c.method.name = "stacked_dae"
   c.method.corruption = ml_collections.ConfigDict(dict(name="masking",
                                                        fraction=0.25))

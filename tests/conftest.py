@@ -40,3 +40,20 @@ def tiny_config(**overrides):
       node = node[p]
     node[leaf] = value
   return c
+
+
+def experiment_config(name):
+  """``experiments/<name>.py``'s ``get_config()``."""
+  from aejax.config import load_experiment  # pylint: disable=g-import-not-at-top
+  return load_experiment(os.path.join(os.path.dirname(__file__), "..",
+                                      "experiments", name + ".py"))
+
+
+def final_state(workdir):
+  """``(state, data position)`` of the latest checkpoint in ``workdir``."""
+  from aejax.train.checkpoint import Checkpointer  # pylint: disable=g-import-not-at-top
+  checkpointer = Checkpointer(workdir, asynchronous=False)
+  try:
+    return checkpointer.restore()
+  finally:
+    checkpointer.close()

@@ -4,14 +4,12 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import final_state, tiny_config
 
 from aejax.methods import make_method
 from aejax.methods.aae import make_prior
-from aejax.train.checkpoint import Checkpointer
 from aejax.train.loop import train_and_evaluate
 
 
@@ -110,13 +108,6 @@ def test_bad_aae_config_is_a_clear_error(overrides, message):
     make_method(aae_config(**overrides), (8, 8, 1))
 
 
-def _final_state(workdir):
-  checkpointer = Checkpointer(workdir, asynchronous=False)
-  state, _ = checkpointer.restore()
-  checkpointer.close()
-  return state
-
-
 def test_sharded_aae_step_equals_single_device(tmp_path):
   """The three-phase step (conv model: BatchNorm in encoder and decoder) on
   8 fake devices gives the single-device parameters after 6 steps."""
@@ -124,7 +115,7 @@ def test_sharded_aae_step_equals_single_device(tmp_path):
   for devices in (1, 8):
     config = aae_config(**{"model.name": "conv", "num_devices": devices})
     train_and_evaluate(config, str(tmp_path / str(devices)))
-    states[devices] = _final_state(str(tmp_path / str(devices)))
+    states[devices] = final_state(str(tmp_path / str(devices)))[0]
   for part in ("params", "batch_stats", "opt_state"):
     for a, b in zip(jax.tree_util.tree_leaves(states[1][part]),
                     jax.tree_util.tree_leaves(states[8][part])):

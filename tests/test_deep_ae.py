@@ -1,6 +1,5 @@
 """Stacked / deep autoencoders: tied weights and greedy layer-wise training."""
 
-import importlib.util
 import json
 import os
 
@@ -8,13 +7,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import requires_fashion_mnist, tiny_config
+from conftest import (experiment_config, final_state, requires_fashion_mnist,
+                      tiny_config)
 
 from aejax.config import base_config
 from aejax.data import load_dataset, make_mesh
 from aejax.methods import make_method
 from aejax.models import build_model
-from aejax.train.checkpoint import Checkpointer
 from aejax.train.loop import train_and_evaluate
 
 SHAPE = (8, 8, 1)
@@ -184,13 +183,6 @@ def test_stacked_dae_trains_through_the_loop(tmp_path):
   assert "psnr_noisy" in results["test"]  # evaluated as a denoiser
 
 
-def _final_state(workdir):
-  checkpointer = Checkpointer(workdir, asynchronous=False)
-  state, position = checkpointer.restore()
-  checkpointer.close()
-  return state, position
-
-
 def test_pretrained_run_resumes_bit_for_bit(tmp_path):
   """Pre-training runs once, before step 0; a resumed run skips it and ends
   where an unbroken one does."""
@@ -203,8 +195,8 @@ def test_pretrained_run_resumes_bit_for_bit(tmp_path):
   second = train_and_evaluate(tiny_config(**overrides), broken)
   assert second["trained_steps_this_run"] == 3
   assert not os.path.exists(os.path.join(broken, "pretrain.jsonl"))
-  a, pos_a = _final_state(unbroken)
-  b, pos_b = _final_state(broken)
+  a, pos_a = final_state(unbroken)
+  b, pos_b = final_state(broken)
   assert pos_a == pos_b
   for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
     np.testing.assert_array_equal(x, y)
@@ -212,12 +204,7 @@ def test_pretrained_run_resumes_bit_for_bit(tmp_path):
 
 @requires_fashion_mnist
 def test_deep_experiment_config_builds_the_2006_network(tmp_path):
-  spec = importlib.util.spec_from_file_location(
-      "exp", os.path.join(os.path.dirname(__file__), "..", "experiments",
-                          "deep_ae_fashion_mnist.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = experiment_config("deep_ae_fashion_mnist")
   assert tuple(config.model.hidden) == (1000, 500, 250)
   assert config.model.latent_dim == 30
   assert config.method.pretrain_epochs > 0

@@ -1,13 +1,11 @@
 """Dropout autoencoder: random in training (keys explicit), off at eval."""
 
-import importlib.util
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import requires_fashion_mnist, tiny_config
+from conftest import experiment_config, requires_fashion_mnist, tiny_config
 
 from aejax.config import base_config
 from aejax.methods import make_method
@@ -124,12 +122,7 @@ def test_training_with_dropout_runs_and_evaluation_is_reproducible(tmp_path):
 
 @requires_fashion_mnist
 def test_dropout_experiment_config_two_steps(tmp_path):
-  spec = importlib.util.spec_from_file_location(
-      "exp", os.path.join(os.path.dirname(__file__), "..", "experiments",
-                          "dropout_ae_fashion_mnist.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = experiment_config("dropout_ae_fashion_mnist")
   assert config.model.dropout_rate > 0
   config.max_steps, config.progress_bar = 2, False
   results = train_and_evaluate(config, str(tmp_path))

@@ -8,24 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import tiny_config
+from conftest import experiment_config, final_state, tiny_config
 
 from aejax.methods import make_method
 from aejax.models import dcgan
 from aejax.models.layers import ConvTranspose
-from aejax.train.checkpoint import Checkpointer
 from aejax.train.loop import train_and_evaluate
-
-
-def load_experiment(name):
-  """``experiments/<name>.py``'s ``get_config()``."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(os.path.dirname(__file__), "..", "experiments",
-                         name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
 
 
 def gan_config(**overrides):
@@ -71,7 +59,7 @@ def _differ(a, b):
 
 def test_models_match_the_torch_reference_shapes_and_counts():
   """Parameter counts of torch_reference.py's DCGAN (p.numel() summed)."""
-  config = load_experiment("dcgan_fashion_mnist")
+  config = experiment_config("dcgan_fashion_mnist")
   method = make_method(config, (28, 28, 1))
   x = jnp.zeros((4, 28, 28, 1))
   variables = method.init_variables(jax.random.PRNGKey(0), x)
@@ -223,13 +211,6 @@ def test_image_sides_must_allow_two_doublings():
     method.init_variables(jax.random.PRNGKey(0), jnp.zeros((2, 6, 6, 1)))
 
 
-def _final_state(workdir):
-  checkpointer = Checkpointer(workdir, asynchronous=False)
-  state, _ = checkpointer.restore()
-  checkpointer.close()
-  return state
-
-
 def test_sharded_gan_step_equals_single_device(tmp_path):
   """8 fake devices and 1, same global batch: same G, D and BN statistics
   after 6 alternating steps (both networks have BatchNorm). SGD: see
@@ -240,7 +221,7 @@ def test_sharded_gan_step_equals_single_device(tmp_path):
     train_and_evaluate(sgd_config(num_devices=devices,
                                   **{"optimizer.learning_rate": 0.1}),
                        str(tmp_path / str(devices)))
-    states[devices] = _final_state(str(tmp_path / str(devices)))
+    states[devices] = final_state(str(tmp_path / str(devices)))[0]
   assert int(states[8]["step"]) == 6
   _assert_trees_close(states[1]["params"], states[8]["params"], rtol=1e-4,
                       atol=1e-5)

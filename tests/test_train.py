@@ -6,17 +6,10 @@ import os
 import jax
 import numpy as np
 import pytest
-from conftest import requires_fashion_mnist, tiny_config
+from conftest import (experiment_config, final_state, requires_fashion_mnist,
+                      tiny_config)
 
-from aejax.train.checkpoint import Checkpointer
 from aejax.train.loop import train_and_evaluate
-
-
-def _final_state(workdir):
-  checkpointer = Checkpointer(workdir, asynchronous=False)
-  state, position = checkpointer.restore()
-  checkpointer.close()
-  return state, position
 
 
 def _assert_trees_equal(a, b, **tolerance):
@@ -33,13 +26,7 @@ def _assert_trees_equal(a, b, **tolerance):
 @requires_fashion_mnist
 def test_smoke_real_experiment_two_steps(tmp_path):
   """The seed-002 denoiser config for 2 steps writes every promised file."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      "exp", os.path.join(os.path.dirname(__file__), "..", "experiments",
-                          "dae_conv_fashion_mnist.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = experiment_config("dae_conv_fashion_mnist")
   config.max_steps = 2
   config.progress_bar = False
   workdir = str(tmp_path / "run")
@@ -65,7 +52,7 @@ def test_sharded_training_equals_single_device(tmp_path, model):
     config = tiny_config(**{"model.name": model, "num_devices": devices,
                             "method.name": "dae"})
     train_and_evaluate(config, str(tmp_path / str(devices)))
-    states[devices] = _final_state(str(tmp_path / str(devices)))[0]
+    states[devices] = final_state(str(tmp_path / str(devices)))[0]
   assert int(states[8]["step"]) == 6
   _assert_trees_equal(states[1]["params"], states[8]["params"], rtol=2e-5,
                       atol=2e-6)
@@ -97,8 +84,8 @@ def test_resumed_run_equals_unbroken_run_bit_for_bit(tmp_path, model):
   assert first["step"] == 3
   second = train_and_evaluate(tiny_config(**{"model.name": model}), broken)
   assert second["trained_steps_this_run"] == 3
-  a, pos_a = _final_state(unbroken)
-  b, pos_b = _final_state(broken)
+  a, pos_a = final_state(unbroken)
+  b, pos_b = final_state(broken)
   assert pos_a == pos_b
   _assert_trees_equal(a, b)
   # Metrics of the resumed run continue the first run's without duplicates.
@@ -144,7 +131,7 @@ def test_non_finite_updates_are_skipped_and_counted(tmp_path, nan_loss):
   config = tiny_config(max_steps=4)
   results = train_and_evaluate(config, str(tmp_path))
   assert results["skipped_steps"] == 4
-  state, _ = _final_state(str(tmp_path))
+  state, _ = final_state(str(tmp_path))
   _assert_trees_equal(state["params"], _init_params(config))
   rows = [json.loads(l) for l in open(os.path.join(tmp_path, "metrics.jsonl"))]
   assert [r["skipped_steps"] for r in rows if r["split"] == "train"] == [2, 4]

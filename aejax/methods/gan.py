@@ -155,23 +155,23 @@ class DCGAN:
             "batch_stats": {"generator": g["batch_stats"],
                             "discriminator": d["batch_stats"]}}
 
+  @staticmethod
+  def _apply(module, params, stats, x, train: bool):
+    """``module(x)``; returns (output, BatchNorm statistics after the call)."""
+    variables = {"params": params, "batch_stats": stats}
+    if train:
+      out, updates = module.apply(variables, x, train=True,
+                                  mutable=["batch_stats"])
+      return out, updates["batch_stats"]
+    return module.apply(variables, x, train=False), stats
+
   def generate(self, g_params, g_stats, z, train: bool):
     """G(z) in [−1, 1]; returns (images, new G batch_stats)."""
-    variables = {"params": g_params, "batch_stats": g_stats}
-    if train:
-      out, updates = self.generator.apply(variables, z, train=True,
-                                          mutable=["batch_stats"])
-      return out, updates["batch_stats"]
-    return self.generator.apply(variables, z, train=False), g_stats
+    return self._apply(self.generator, g_params, g_stats, z, train)
 
   def discriminate(self, d_params, d_stats, x, train: bool):
     """D(x) logits [B]; returns (logits, new D batch_stats)."""
-    variables = {"params": d_params, "batch_stats": d_stats}
-    if train:
-      out, updates = self.discriminator.apply(variables, x, train=True,
-                                              mutable=["batch_stats"])
-      return out, updates["batch_stats"]
-    return self.discriminator.apply(variables, x, train=False), d_stats
+    return self._apply(self.discriminator, d_params, d_stats, x, train)
 
   def noise(self, key, batch: int) -> jax.Array:
     return jax.random.normal(key, (batch, self.latent_dim))
