@@ -104,7 +104,7 @@ def test_bad_deep_config_is_a_clear_error(overrides, message):
 # -- greedy layer-wise pre-training -------------------------------------------
 
 
-def _pretrain(tmp_path, num_devices=0, **overrides):
+def _pretrain(tmp_path, num_devices=1, **overrides):
   config = tiny_config(**{"method.name": "stacked_ae",
                           "method.pretrain_epochs": 2,
                           "model.hidden": (32, 16), "num_devices": num_devices,

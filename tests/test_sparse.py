@@ -132,7 +132,8 @@ def test_bad_sparsity_config_is_a_clear_error(overrides, message):
 
 def test_trains_through_the_real_loop(tmp_path):
   """Sharded over 8 devices: ρ̂ is the mean over the global batch."""
-  config = tiny_config(**{"method.name": "sparse_kl", "max_steps": 2})
+  config = tiny_config(**{"method.name": "sparse_kl", "max_steps": 2,
+                          "num_devices": 8})
   results = train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(results["test"]["loss"])
   assert 0.0 <= results["test"]["code_near_zero"] <= 1.0
