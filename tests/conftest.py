@@ -2,7 +2,14 @@
 
 import os
 
-import jax
+# XLA:CPU aborts the whole process when a cross-device rendezvous waits more
+# than 40 s; on a loaded 2-core machine 8 fake devices' threads can be that
+# late. Wait longer, so a slow test is slow instead of a crash.
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [
+    os.environ.get("XLA_FLAGS"),
+    "--xla_cpu_collective_call_terminate_timeout_seconds=600"]))
+
+import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_platforms", "cpu")

@@ -332,6 +332,7 @@ def linear_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
 
 def slerp_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
   """Spherical interpolation (White 2016, "Sampling Generative Networks")."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
   cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
   omega = np.arccos(np.clip(cos, -1.0, 1.0))
   if omega < 1e-6:
