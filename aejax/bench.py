@@ -12,6 +12,14 @@ run) and ``peak_host_mem_mb`` (peak resident memory of the process). Only
 compiled steps after the warm-up are timed, ending with
 ``block_until_ready``.
 
+``--on_device [--seeds K]`` measures two ways of running more work per
+dispatch (issue 5, item 5) against the per-step loop above, in one process:
+the same ``--steps`` steps as one ``lax.scan`` over batches already on the
+device (a whole epoch in one call), and K models with seeds 0..K-1 trained
+at once by ``vmap`` over their states (one program; images/s counts all K
+models' images). Both compute exactly what the loop computes
+(tests/test_bench.py).
+
 ``--loop=experiments/ae_fashion_mnist.py [--epochs 2]`` instead trains that
 experiment through the training loop and prints the last epoch's wall time
 beside the time of the same number of bare compiled steps (their ratio is
@@ -41,6 +49,7 @@ binary data). Neither changes the work per step.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -58,7 +67,7 @@ from aejax.data.pipeline import make_mesh, replicated, to_device, data_sharding
 from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
 from aejax.methods import METHODS, make_method
 from aejax.train.state import create_train_state, optimizer_for
-from aejax.train.step import compile_steps
+from aejax.train.step import compile_steps, train_step as one_step
 
 MODELS = ("dense_ae", "conv_ae", "conv_vae", "dcgan")
 TORCH_REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..",
@@ -143,6 +152,82 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "jax": jax.__version__}
 
 
+def scan_steps(method, tx, binarize: bool):
+  """``(state, batches) -> (state, metrics)``: len(batches) steps, one call.
+
+  ``batches`` holds a leading axis of steps (``{"image": [S, B, ...]}``);
+  the steps run as one ``lax.scan`` of the library's training step.
+  """
+  step = functools.partial(one_step, method=method, tx=tx, binarize=binarize)
+  return jax.jit(lambda state, batches: jax.lax.scan(step, state, batches),
+                 donate_argnums=0)
+
+
+def vmapped_seeds(method, tx, binarize: bool, seeds, example_images):
+  """K models (one per seed) as one state with a leading axis of K, and one
+  jitted step training all of them on the same batch."""
+  states = jax.jit(jax.vmap(lambda seed: create_train_state(
+      method, tx, seed, example_images)))(jnp.asarray(seeds))
+  step = functools.partial(one_step, method=method, tx=tx, binarize=binarize)
+  return states, jax.jit(jax.vmap(step, in_axes=(0, None)), donate_argnums=0)
+
+
+def _images_per_s(fn, state, batch_list, images_per_call: int) -> tuple:
+  """Calls ``state, _ = fn(state, b)`` for each b; the first call is warm-up."""
+  state, metrics = fn(state, batch_list[0])
+  jax.block_until_ready((state, metrics))
+  start = time.perf_counter()
+  for b in batch_list[1:]:
+    state, metrics = fn(state, b)
+  jax.block_until_ready((state, metrics))
+  elapsed = time.perf_counter() - start
+  return images_per_call * (len(batch_list) - 1) / elapsed, state
+
+
+def on_device(model: str, batch: int, steps: int, seeds: int,
+              data_dir: str) -> dict:
+  """Per-step loop vs a ``lax.scan`` of the steps vs ``vmap`` over seeds.
+
+  All three run the library's training step on one device on the same
+  Fashion-MNIST batches; each is compiled and warmed up first. Loop and
+  scan run ``steps`` steps three times (the first time is the warm-up);
+  vmap runs ``steps`` steps of ``seeds`` models.
+  """
+  config = bench_config(model)
+  config.batch_size = batch
+  method = make_method(config, (28, 28, 1))
+  tx = optimizer_for(method, config.optimizer)
+  binarize = config.data.binarize
+  example = jnp.zeros((batch, 28, 28, 1))
+  images = jnp.asarray(load_batches(batch, steps * 3, data_dir))
+  per_step = [{"image": b} for b in images]
+
+  train, _ = compile_steps(method, tx, make_mesh(1), binarize)
+  state = create_train_state(method, tx, config.seed, example)
+  loop = lambda s, group: functools.reduce(
+      lambda acc, b: train(acc[0], b), group, (s, None))
+  groups = [per_step[i * steps:(i + 1) * steps] for i in range(3)]
+  loop_rate, _ = _images_per_s(loop, state, groups, steps * batch)
+
+  scan = scan_steps(method, tx, binarize)
+  stacked = [{"image": images[i * steps:(i + 1) * steps]} for i in range(3)]
+  state = create_train_state(method, tx, config.seed, example)
+  scan_rate, _ = _images_per_s(scan, state, stacked, steps * batch)
+
+  states, vstep = vmapped_seeds(method, tx, binarize, list(range(seeds)),
+                                example)
+  vmap_rate, _ = _images_per_s(vstep, states, per_step[:steps + 1],
+                               seeds * batch)
+  return {"model": model, "batch": batch, "steps": steps,
+          "loop_images_per_s": round(loop_rate, 1),
+          "scan_images_per_s": round(scan_rate, 1),
+          "scan_over_loop": round(scan_rate / loop_rate, 3),
+          "seeds": seeds, "vmap_images_per_s": round(vmap_rate, 1),
+          "vmap_over_loop": round(vmap_rate / loop_rate, 3),
+          "devices": f"1x {jax.devices()[0].device_kind}",
+          "jax": jax.__version__}
+
+
 def loop_overhead(experiment: str, epochs: int, data_dir: str,
                   num_devices: int = 1) -> dict:
   """Epoch wall time through the training loop vs bare compiled steps.
@@ -192,9 +277,20 @@ def main(argv=None) -> None:
                       "the training loop with bare compiled steps")
   parser.add_argument("--epochs", type=int, default=2,
                       help="--loop: epochs to train (the last is timed)")
+  parser.add_argument("--on_device", action="store_true",
+                      help="compare the per-step loop with lax.scan over "
+                      "the steps and vmap over --seeds models")
+  parser.add_argument("--seeds", type=int, default=4,
+                      help="--on_device: models trained at once by vmap")
   args = parser.parse_args(argv)
   if args.warmup < 1 or args.steps < 1:
     raise SystemExit("--warmup and --steps must be >= 1.")
+  if args.on_device:
+    if args.seeds < 1:
+      raise SystemExit("--seeds must be >= 1.")
+    print(json.dumps(on_device(args.model, args.batch, args.steps, args.seeds,
+                               args.data_dir)), flush=True)
+    return
   if args.loop:
     if not os.path.isfile(args.loop):
       raise SystemExit(f"No experiment config at {args.loop!r}.")
