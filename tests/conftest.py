@@ -3,8 +3,9 @@
 import os
 
 # XLA:CPU aborts the whole process when a cross-device rendezvous waits more
-# than 40 s; on a loaded 2-core machine 8 fake devices' threads can be that
-# late. Wait longer, so a slow test is slow instead of a crash.
+# than 40 s. One CI run died of a silent abort on an XLA thread during an
+# 8-device test (never reproduced here); a late rendezvous on the shared
+# 2-core machine is a cause that fits. Wait longer: a slow test stays slow.
 os.environ["XLA_FLAGS"] = " ".join(filter(None, [
     os.environ.get("XLA_FLAGS"),
     "--xla_cpu_collective_call_terminate_timeout_seconds=600"]))
