@@ -112,14 +112,24 @@ def load_batches(batch: int, steps: int, data_dir: str) -> np.ndarray:
   return np.stack([x[s:s + batch] for s in starts])[..., None]
 
 
+def _method_and_optimizer(config, batch: int):
+  """The method and optimizer ``config`` names, for batches of ``batch``."""
+  config.batch_size = batch
+  method = make_method(config, (28, 28, 1))
+  return method, optimizer_for(method, config.optimizer)
+
+
+def _step(method, tx, binarize: bool):
+  """The library's training step ``(state, batch) -> (state, metrics)``."""
+  return functools.partial(one_step, method=method, tx=tx, binarize=binarize)
+
+
 def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
         num_devices: int = 1, config=None) -> dict:
   """Times ``steps`` compiled training steps of ``model`` (or ``config``)."""
   config = bench_config(model) if config is None else config
-  config.batch_size = batch
   mesh = make_mesh(num_devices)
-  method = make_method(config, (28, 28, 1))
-  tx = optimizer_for(method, config.optimizer)
+  method, tx = _method_and_optimizer(config, batch)
   state = jax.jit(lambda: create_train_state(
       method, tx, config.seed, jnp.zeros((batch, 28, 28, 1))),
                   out_shardings=replicated(mesh))()
@@ -158,7 +168,7 @@ def scan_steps(method, tx, binarize: bool):
   ``batches`` holds a leading axis of steps (``{"image": [S, B, ...]}``);
   the steps run as one ``lax.scan`` of the library's training step.
   """
-  step = functools.partial(one_step, method=method, tx=tx, binarize=binarize)
+  step = _step(method, tx, binarize)
   return jax.jit(lambda state, batches: jax.lax.scan(step, state, batches),
                  donate_argnums=0)
 
@@ -168,11 +178,11 @@ def vmapped_seeds(method, tx, binarize: bool, seeds, example_images):
   jitted step training all of them on the same batch."""
   states = jax.jit(jax.vmap(lambda seed: create_train_state(
       method, tx, seed, example_images)))(jnp.asarray(seeds))
-  step = functools.partial(one_step, method=method, tx=tx, binarize=binarize)
-  return states, jax.jit(jax.vmap(step, in_axes=(0, None)), donate_argnums=0)
+  return states, jax.jit(jax.vmap(_step(method, tx, binarize),
+                                  in_axes=(0, None)), donate_argnums=0)
 
 
-def _images_per_s(fn, state, batch_list, images_per_call: int) -> tuple:
+def _images_per_s(fn, state, batch_list, images_per_call: int) -> float:
   """Calls ``state, _ = fn(state, b)`` for each b; the first call is warm-up."""
   state, metrics = fn(state, batch_list[0])
   jax.block_until_ready((state, metrics))
@@ -181,7 +191,7 @@ def _images_per_s(fn, state, batch_list, images_per_call: int) -> tuple:
     state, metrics = fn(state, b)
   jax.block_until_ready((state, metrics))
   elapsed = time.perf_counter() - start
-  return images_per_call * (len(batch_list) - 1) / elapsed, state
+  return images_per_call * (len(batch_list) - 1) / elapsed
 
 
 def on_device(model: str, batch: int, steps: int, seeds: int,
@@ -194,9 +204,7 @@ def on_device(model: str, batch: int, steps: int, seeds: int,
   vmap runs ``steps`` steps of ``seeds`` models.
   """
   config = bench_config(model)
-  config.batch_size = batch
-  method = make_method(config, (28, 28, 1))
-  tx = optimizer_for(method, config.optimizer)
+  method, tx = _method_and_optimizer(config, batch)
   binarize = config.data.binarize
   example = jnp.zeros((batch, 28, 28, 1))
   images = jnp.asarray(load_batches(batch, steps * 3, data_dir))
@@ -204,20 +212,24 @@ def on_device(model: str, batch: int, steps: int, seeds: int,
 
   train, _ = compile_steps(method, tx, make_mesh(1), binarize)
   state = create_train_state(method, tx, config.seed, example)
-  loop = lambda s, group: functools.reduce(
-      lambda acc, b: train(acc[0], b), group, (s, None))
+
+  def loop(state, group):
+    for b in group:
+      state, metrics = train(state, b)
+    return state, metrics
+
   groups = [per_step[i * steps:(i + 1) * steps] for i in range(3)]
-  loop_rate, _ = _images_per_s(loop, state, groups, steps * batch)
+  loop_rate = _images_per_s(loop, state, groups, steps * batch)
 
   scan = scan_steps(method, tx, binarize)
   stacked = [{"image": images[i * steps:(i + 1) * steps]} for i in range(3)]
   state = create_train_state(method, tx, config.seed, example)
-  scan_rate, _ = _images_per_s(scan, state, stacked, steps * batch)
+  scan_rate = _images_per_s(scan, state, stacked, steps * batch)
 
   states, vstep = vmapped_seeds(method, tx, binarize, list(range(seeds)),
                                 example)
-  vmap_rate, _ = _images_per_s(vstep, states, per_step[:steps + 1],
-                               seeds * batch)
+  vmap_rate = _images_per_s(vstep, states, per_step[:steps + 1],
+                            seeds * batch)
   return {"model": model, "batch": batch, "steps": steps,
           "loop_images_per_s": round(loop_rate, 1),
           "scan_images_per_s": round(scan_rate, 1),
