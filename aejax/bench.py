@@ -1,6 +1,8 @@
 r"""Training-throughput benchmark, comparable with PyTorch's.
 
   python -m aejax.bench --model conv_ae --batch 32 --steps 200
+  python -m aejax.bench --model all --batch 32,128 --steps 200,50 \
+      --torch_python=/path/to/python   # the whole table, one run
 
 Builds the named model from the library's own modules and configs, exactly as
 shared/bench/torch_reference.py's docstring describes it (same widths,
@@ -26,8 +28,12 @@ beside the time of the same number of bare compiled steps (their ratio is
 the loop's overhead).
 
 With ``--torch_python=/path/to/python`` (a Python with torch==2.13.0) it also
-runs torch_reference.py with the same arguments right after, and prints the
-ratio of images per second (ours / torch's).
+runs torch_reference.py with the same arguments right after each of ours,
+and prints the ratio of images per second (ours / torch's); with several
+models or batch sizes, a table of the ratios at the end. aejax runs with
+its host allocator settings (``aejax.host_allocator``; the JSON line's
+``host_allocator`` says which); ``--torch_allocator=tuned`` gives PyTorch
+the same glibc settings, so the ratio compares frameworks, not allocators.
 
 Models:
   dense_ae  784-512-256-32-256-512-784 MLP, ReLU, logits + Bernoulli NLL,
@@ -61,6 +67,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from aejax import host_allocator
 from aejax.config import base_config, load_experiment
 from aejax.data.idx import read_idx
 from aejax.data.pipeline import make_mesh, replicated, to_device, data_sharding
@@ -159,7 +166,30 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "peak_host_mem_mb": round(
           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "devices": f"{mesh.devices.size}x {jax.devices()[0].device_kind}",
+      "host_allocator": "tuned" if host_allocator.applied() else "system",
       "jax": jax.__version__}
+
+
+def run_torch(torch_python: str, reference: str, model: str, batch: int,
+              steps: int, warmup: int, data_dir: str,
+              allocator: str = "system") -> dict:
+  """torch_reference.py's JSON line for the same model, batch and steps.
+
+  ``allocator="tuned"`` runs it with aejax's glibc settings
+  (``GLIBC_TUNABLES``), so the ratio compares frameworks rather than
+  allocators.
+  """
+  env = dict(os.environ)
+  env.pop("GLIBC_TUNABLES", None)
+  if allocator == "tuned":
+    env["GLIBC_TUNABLES"] = host_allocator.glibc_tunables()
+  out = subprocess.run(
+      [torch_python, reference, "--model", model, "--batch", str(batch),
+       "--steps", str(steps), "--warmup", str(warmup), "--data-dir",
+       data_dir], check=True, capture_output=True, text=True, env=env).stdout
+  theirs = json.loads(out.strip().splitlines()[-1])
+  theirs["host_allocator"] = allocator
+  return theirs
 
 
 def scan_steps(method, tx, binarize: bool):
@@ -273,9 +303,12 @@ def loop_overhead(experiment: str, epochs: int, data_dir: str,
 
 def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--model", default="conv_ae", choices=MODELS)
-  parser.add_argument("--batch", type=int, default=128)
-  parser.add_argument("--steps", type=int, default=100)
+  parser.add_argument("--model", default="conv_ae",
+                      help=f"one of {MODELS}, a comma-separated list, or all")
+  parser.add_argument("--batch", default="128",
+                      help="batch size, or a comma-separated list")
+  parser.add_argument("--steps", default="100",
+                      help="timed steps, or one per --batch (comma-separated)")
   parser.add_argument("--warmup", type=int, default=5)
   parser.add_argument("--num_devices", type=int, default=1,
                       help="devices of the data mesh (0: all)")
@@ -284,6 +317,10 @@ def main(argv=None) -> None:
   parser.add_argument("--torch_python", default="",
                       help="a python with torch: also run torch_reference.py")
   parser.add_argument("--torch_reference", default=TORCH_REFERENCE)
+  parser.add_argument("--torch_allocator", default="system",
+                      choices=("system", "tuned"),
+                      help="run torch_reference.py with glibc's defaults or "
+                      "with the settings aejax applies to itself")
   parser.add_argument("--loop", default="",
                       help="an experiment config: compare an epoch through "
                       "the training loop with bare compiled steps")
@@ -295,13 +332,31 @@ def main(argv=None) -> None:
   parser.add_argument("--seeds", type=int, default=4,
                       help="--on_device: models trained at once by vmap")
   args = parser.parse_args(argv)
-  if args.warmup < 1 or args.steps < 1:
-    raise SystemExit("--warmup and --steps must be >= 1.")
+  models = MODELS if args.model == "all" else tuple(args.model.split(","))
+  unknown = [m for m in models if m not in MODELS]
+  if unknown:
+    raise SystemExit(f"Unknown --model {unknown}: choose from {MODELS} or "
+                     "all.")
+  try:
+    batches = [int(b) for b in args.batch.split(",")]
+    steps = [int(n) for n in args.steps.split(",")]
+  except ValueError:
+    raise SystemExit("--batch and --steps take integers, comma-separated "
+                     "(e.g. --batch 32,128 --steps 200,50).") from None
+  if len(steps) == 1:
+    steps *= len(batches)
+  if len(steps) != len(batches):
+    raise SystemExit(f"--steps gives {len(steps)} values for "
+                     f"{len(batches)} batch sizes: give one, or one each.")
+  if args.warmup < 1 or min(steps) < 1 or min(batches) < 1:
+    raise SystemExit("--warmup, --steps and --batch must be >= 1.")
   if args.on_device:
     if args.seeds < 1:
       raise SystemExit("--seeds must be >= 1.")
-    print(json.dumps(on_device(args.model, args.batch, args.steps, args.seeds,
-                               args.data_dir)), flush=True)
+    for model in models:
+      for batch, n in zip(batches, steps):
+        print(json.dumps(on_device(model, batch, n, args.seeds,
+                                   args.data_dir)), flush=True)
     return
   if args.loop:
     if not os.path.isfile(args.loop):
@@ -311,20 +366,26 @@ def main(argv=None) -> None:
     print(json.dumps(loop_overhead(args.loop, args.epochs, args.data_dir,
                                    args.num_devices)), flush=True)
     return
-  ours = run(args.model, args.batch, args.steps, args.warmup, args.data_dir,
-             args.num_devices)
-  print(json.dumps(ours), flush=True)
-  if args.torch_python:
-    out = subprocess.run(
-        [args.torch_python, args.torch_reference, "--model", args.model,
-         "--batch", str(args.batch), "--steps", str(args.steps), "--warmup",
-         str(args.warmup), "--data-dir", args.data_dir],
-        check=True, capture_output=True, text=True).stdout
-    theirs = json.loads(out.strip().splitlines()[-1])
-    print(json.dumps(theirs))
-    print(json.dumps({"model": args.model, "batch": args.batch,
-                      "ratio_images_per_s": round(
-                          ours["images_per_s"] / theirs["images_per_s"], 3)}))
+  ratios = []
+  for model in models:
+    for batch, n in zip(batches, steps):
+      ours = run(model, batch, n, args.warmup, args.data_dir,
+                 args.num_devices)
+      print(json.dumps(ours), flush=True)
+      if not args.torch_python:
+        continue
+      theirs = run_torch(args.torch_python, args.torch_reference, model,
+                         batch, n, args.warmup, args.data_dir,
+                         args.torch_allocator)
+      ratio = round(ours["images_per_s"] / theirs["images_per_s"], 3)
+      ratios.append((model, batch, ratio))
+      print(json.dumps(theirs))
+      print(json.dumps({"model": model, "batch": batch,
+                        "ratio_images_per_s": ratio}), flush=True)
+  if len(ratios) > 1:
+    print("ratio (ours / torch's images per second):")
+    for model, batch, ratio in ratios:
+      print(f"  {model:9s} batch {batch:4d}  {ratio:.3f}")
 
 
 if __name__ == "__main__":
