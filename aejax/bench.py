@@ -31,9 +31,10 @@ With ``--torch_python=/path/to/python`` (a Python with torch==2.13.0) it also
 runs torch_reference.py with the same arguments right after each of ours,
 and prints the ratio of images per second (ours / torch's); with several
 models or batch sizes, a table of the ratios at the end. aejax runs with
-its host allocator settings (``aejax.host_allocator``; the JSON line's
-``host_allocator`` says which); ``--torch_allocator=tuned`` gives PyTorch
-the same glibc settings, so the ratio compares frameworks, not allocators.
+tcmalloc, as all aejax commands (``aejax.host_allocator``; the JSON line's
+``host_allocator`` says which); torch_reference.py runs on the system malloc
+as shipped, or with ``--torch_allocator=tcmalloc`` on tcmalloc too, so that
+the ratio compares frameworks rather than allocators.
 
 Models:
   dense_ae  784-512-256-32-256-512-784 MLP, ReLU, logits + Bernoulli NLL,
@@ -166,7 +167,7 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "peak_host_mem_mb": round(
           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       "devices": f"{mesh.devices.size}x {jax.devices()[0].device_kind}",
-      "host_allocator": "tuned" if host_allocator.applied() else "system",
+      "host_allocator": host_allocator.current(),
       "jax": jax.__version__}
 
 
@@ -175,14 +176,22 @@ def run_torch(torch_python: str, reference: str, model: str, batch: int,
               allocator: str = "system") -> dict:
   """torch_reference.py's JSON line for the same model, batch and steps.
 
-  ``allocator="tuned"`` runs it with aejax's glibc settings
-  (``GLIBC_TUNABLES``), so the ratio compares frameworks rather than
-  allocators.
+  ``allocator="tcmalloc"`` runs it with tcmalloc preloaded, as aejax's
+  commands run (``aejax.host_allocator``), so that the ratio compares
+  frameworks rather than allocators; ``"system"`` with the C library's.
   """
   env = dict(os.environ)
-  env.pop("GLIBC_TUNABLES", None)
-  if allocator == "tuned":
-    env["GLIBC_TUNABLES"] = host_allocator.glibc_tunables()
+  preload = [p for p in env.pop("LD_PRELOAD", "").split()
+             if host_allocator.TCMALLOC not in p]
+  if allocator == "tcmalloc":
+    path = host_allocator.find_tcmalloc()
+    if path is None:
+      raise SystemExit(f"--torch_allocator=tcmalloc: {host_allocator.TCMALLOC}"
+                       " is not installed (apt-get install "
+                       "libtcmalloc-minimal4).")
+    preload.insert(0, path)
+  if preload:
+    env["LD_PRELOAD"] = " ".join(preload)
   out = subprocess.run(
       [torch_python, reference, "--model", model, "--batch", str(batch),
        "--steps", str(steps), "--warmup", str(warmup), "--data-dir",
@@ -318,9 +327,9 @@ def main(argv=None) -> None:
                       help="a python with torch: also run torch_reference.py")
   parser.add_argument("--torch_reference", default=TORCH_REFERENCE)
   parser.add_argument("--torch_allocator", default="system",
-                      choices=("system", "tuned"),
-                      help="run torch_reference.py with glibc's defaults or "
-                      "with the settings aejax applies to itself")
+                      choices=("system", "tcmalloc"),
+                      help="run torch_reference.py on the system malloc (as "
+                      "shipped) or on tcmalloc (as aejax's commands run)")
   parser.add_argument("--loop", default="",
                       help="an experiment config: compare an epoch through "
                       "the training loop with bare compiled steps")
@@ -389,4 +398,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+  host_allocator.reexec_with_tcmalloc("aejax.bench")
   main()

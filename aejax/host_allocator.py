@@ -1,104 +1,92 @@
-"""Keep XLA:CPU's per-step buffers in the heap instead of fresh pages.
+"""Run aejax's commands on tcmalloc: XLA:CPU's step buffers stay allocated.
 
 XLA:CPU allocates each step's temporaries with ``malloc`` (tens of MiB at
-batch 128 for the conv models: a transposed convolution's column matrix
-alone is 29 MiB). With glibc's defaults those blocks are ``mmap``-ed and
-returned to the kernel on every ``free``, so every step page-faults its
-whole working set in again (about 22 000 minor faults per conv-VAE step at
-batch 128, measured with ``/usr/bin/time -f %R``), and XLA's worker threads
-each get their own arena, whose freed tops are given back with
-``madvise``. Three ``mallopt`` settings keep freed blocks for reuse:
+batch 128 for the conv models; a transposed convolution's column matrix
+alone is 29 MiB). glibc's malloc serves blocks that large with ``mmap`` (or
+from per-thread heaps that it unmaps when they empty) and gives them back to
+the kernel on ``free``, so every step page-faults its whole working set in
+again: about 22 000 minor faults per conv-VAE step at batch 128 (measured
+with ``/usr/bin/time -f %R``), against a few hundred under tcmalloc, which
+keeps freed pages for reuse. Conv models train ~40% faster on the 2-core
+CPU with tcmalloc and the MLP no slower (BENCHMARKS.md, "Allocator"). The
+same gap is why TensorFlow's builds and several JAX training stacks preload
+tcmalloc. glibc's own knobs (one arena, no ``mmap``, no trimming) recover
+the conv speed too but cost the MLP 10-15% (one arena serialises the
+threads' allocations), so we do not use them.
 
-* ``M_ARENA_MAX = 1``: every thread allocates from the main heap;
-* ``M_MMAP_MAX = 0``: large blocks come from the heap, not from ``mmap``;
-* ``M_TRIM_THRESHOLD = 2 GiB``: the heap is not trimmed after each step.
+An allocator must be chosen before the process starts, so the command-line
+entry points call :func:`reexec_with_tcmalloc` first: it re-executes the
+same command with Debian's ``libtcmalloc_minimal.so.4`` (package
+``libtcmalloc-minimal4``, which ``scripts/setup.sh`` installs) in
+``LD_PRELOAD``. ``AEJAX_HOST_ALLOCATOR=system`` keeps the system allocator.
+From Python, start the interpreter that way yourself::
 
-Peak memory is unchanged; the process just keeps what it has used. The
-effect is what ``LD_PRELOAD``-ing tcmalloc gives (as TensorFlow and several
-JAX training stacks do) without re-executing the process. BENCHMARKS.md has
-the measurements.
-
-``import aejax`` applies them (glibc on Linux only), which must come before
-JAX starts its CPU backend: threads that already own an arena keep it.
-Set ``AEJAX_HOST_ALLOCATOR=system`` to leave glibc's defaults alone.
+  LD_PRELOAD=libtcmalloc_minimal.so.4 python my_script.py
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import logging
 import os
 import sys
 
 ENV_VAR = "AEJAX_HOST_ALLOCATOR"
-
-# glibc's <malloc.h> parameter numbers.
-M_TRIM_THRESHOLD = -1
-M_MMAP_MAX = -4
-M_ARENA_MAX = -8
-
-SETTINGS = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
-
-_applied = False
+TCMALLOC = "libtcmalloc_minimal.so.4"
+SEARCH_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+               "/usr/lib64", "/usr/lib", "/usr/local/lib")
 
 
-def glibc_tunables() -> str:
-  """``SETTINGS`` as a ``GLIBC_TUNABLES`` value, for another process (the
-  benchmark gives it to PyTorch's reference for a like-for-like ratio)."""
-  names = {M_ARENA_MAX: "arena_max", M_MMAP_MAX: "mmap_max",
-           M_TRIM_THRESHOLD: "trim_threshold"}
-  return ":".join(f"glibc.malloc.{names[p]}={v}" for p, v in SETTINGS)
+def find_tcmalloc() -> str | None:
+  """The path of libtcmalloc_minimal.so.4, or None if it is not installed."""
+  for directory in SEARCH_DIRS:
+    path = os.path.join(directory, TCMALLOC)
+    if os.path.exists(path):
+      return path
+  return None
 
 
-def applied() -> bool:
-  """Whether :func:`tune_host_allocator` has changed this process's glibc."""
-  return _applied
-
-
-def _glibc():
-  """The process's glibc, or None on other C libraries and platforms."""
-  if not sys.platform.startswith("linux"):
-    return None
+def current() -> str:
+  """The allocator this process runs on: "tcmalloc", "jemalloc" or "system"."""
   try:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    libc.gnu_get_libc_version.restype = ctypes.c_char_p
-    libc.gnu_get_libc_version()
-  except (OSError, AttributeError):
-    return None  # musl and friends have no mallopt worth setting
-  return libc
+    with open("/proc/self/maps") as maps:
+      libraries = maps.read()
+  except OSError:
+    return "system"
+  for name in ("tcmalloc", "jemalloc"):
+    if f"lib{name}" in libraries:
+      return name
+  return "system"
 
 
-def tune_host_allocator() -> bool:
-  """Applies ``SETTINGS`` with glibc's ``mallopt``; True if all took effect.
+def _requested() -> str:
+  mode = os.environ.get(ENV_VAR, "tcmalloc")
+  if mode not in ("tcmalloc", "system"):
+    raise SystemExit(f"${ENV_VAR}={mode!r}: use 'tcmalloc' (the default) or "
+                     "'system' (the C library's malloc).")
+  return mode
 
-  Does nothing (returns False) when ``$AEJAX_HOST_ALLOCATOR`` is
-  ``system``, when the C library is not glibc, or when another allocator
-  (tcmalloc, jemalloc) was preloaded, since it owns ``malloc`` then.
+
+def reexec_with_tcmalloc(module: str) -> None:
+  """Re-runs ``python -m module <same arguments>`` with tcmalloc preloaded.
+
+  Returns (and the command runs on as it is) when tcmalloc is already
+  loaded, when ``$AEJAX_HOST_ALLOCATOR`` is ``system``, when this is not
+  Linux, or when the library is not installed (then with a one-line note).
+  Call it first in a ``__main__`` block, before JAX starts.
   """
-  global _applied
-  if _applied:
-    return True
-  mode = os.environ.get(ENV_VAR, "tuned")
-  if mode not in ("tuned", "system"):
-    raise ValueError(f"${ENV_VAR}={mode!r}: use 'tuned' (the default, keeps "
-                     "XLA's freed buffers for reuse) or 'system' (glibc's "
-                     "defaults).")
-  if mode == "system" or "malloc" in os.environ.get("LD_PRELOAD", ""):
-    return False
-  libc = _glibc()
-  if libc is None:
-    return False
-  try:
-    from jax._src import xla_bridge
-    late = xla_bridge.backends_are_initialized()
-  except (ImportError, AttributeError):
-    late = False
-  if late:
-    logging.warning(
-        "aejax was imported after JAX started its backend: XLA's threads "
-        "keep glibc's per-thread arenas, so steps page-fault their buffers "
-        "in again each time (up to ~40%% slower on CPU). Import aejax "
-        "before running any JAX computation.")
-  _applied = all(libc.mallopt(param, value) == 1 for param, value in SETTINGS)
-  return _applied
+  if _requested() == "system" or not sys.platform.startswith("linux"):
+    return
+  if current() != "system" or TCMALLOC in os.environ.get("LD_PRELOAD", ""):
+    return  # already preloaded (or tried: ld.so says why it failed)
+  path = find_tcmalloc()
+  if path is None:
+    print(f"[aejax] {TCMALLOC} not found (apt-get install "
+          "libtcmalloc-minimal4, or run scripts/setup.sh): running on the "
+          "system malloc; conv models train ~30% slower on CPU. Set "
+          f"{ENV_VAR}=system to silence this.", file=sys.stderr)
+    return
+  env = dict(os.environ)
+  env["LD_PRELOAD"] = " ".join(filter(None, [path, env.get("LD_PRELOAD")]))
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os.execve(sys.executable, [sys.executable, "-m", module] + sys.argv[1:],
+            env)

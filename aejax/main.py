@@ -13,6 +13,8 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from aejax import host_allocator
+
 FLAGS = flags.FLAGS
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for metrics, "
                                "checkpoints and figures.", required=True)
@@ -48,6 +50,7 @@ def main(argv):
 
 def run():
   """Console-script entry point (``aejax --config=... --workdir=...``)."""
+  host_allocator.reexec_with_tcmalloc("aejax.main")
   app.run(main)
 
 

@@ -5,7 +5,10 @@
 #      ships (aejax/data/timeseries.py);
 #   3. Fashion-MNIST: Debian's dataset-fashion-mnist package (IDX files in
 #      /usr/share/datasets/fashion-mnist); where apt is unavailable, TFDS
-#      downloads and prepares it instead.
+#      downloads and prepares it instead;
+#   4. tcmalloc (Debian's libtcmalloc-minimal4), which aejax's commands
+#      preload (aejax/host_allocator.py); optional: without it they run on
+#      the system malloc, slower on CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,16 +46,32 @@ sys.exit(importlib.util.find_spec("aeon") is None)'; then
   "$VENV/bin/python" -m pip install --quiet --no-deps "aeon==1.6.0"
 fi
 
+sudo=""
+[ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
+# apt-get install, running apt-get update first if the package is unknown.
+apt_install() {
+  command -v apt-get >/dev/null && \
+    { $sudo apt-get install -y -q "$1" >/dev/null 2>&1 || \
+      { $sudo apt-get update -q >/dev/null 2>&1 && \
+        $sudo apt-get install -y -q "$1" >/dev/null; }; }
+}
+
 if [ ! -f "$DATA_DIR/train-images-idx3-ubyte.gz" ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo"
-  if command -v apt-get >/dev/null && \
-     { $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
-       { $sudo apt-get update -q >/dev/null 2>&1 && \
-         $sudo apt-get install -y -q dataset-fashion-mnist >/dev/null; }; }; then
+  if apt_install dataset-fashion-mnist; then
     echo "[setup] installed Debian's dataset-fashion-mnist into $DATA_DIR"
   else
     echo "[setup] apt unavailable: preparing Fashion-MNIST through TFDS"
     "$VENV/bin/python" -m aejax.data.tfds_source
+  fi
+fi
+
+if ! "$VENV/bin/python" -c 'import sys
+from aejax.host_allocator import find_tcmalloc
+sys.exit(find_tcmalloc() is None)'; then
+  if apt_install libtcmalloc-minimal4; then
+    echo "[setup] installed Debian's libtcmalloc-minimal4"
+  else
+    echo "[setup] could not install libtcmalloc-minimal4: aejax's commands" \
+         "will run on the system malloc (slower on CPU)"
   fi
 fi
