@@ -398,5 +398,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-  host_allocator.reexec_with_tcmalloc("aejax.bench")
+  host_allocator.reexec_with_tcmalloc()
   main()

@@ -4,19 +4,18 @@ XLA:CPU allocates each step's temporaries with ``malloc`` (tens of MiB at
 batch 128 for the conv models; a transposed convolution's column matrix
 alone is 29 MiB). glibc's malloc serves blocks that large with ``mmap`` (or
 from per-thread heaps that it unmaps when they empty) and gives them back to
-the kernel on ``free``, so every step page-faults its whole working set in
-again: about 22 000 minor faults per conv-VAE step at batch 128 (measured
-with ``/usr/bin/time -f %R``), against a few hundred under tcmalloc, which
-keeps freed pages for reuse. Conv models train ~40% faster on the 2-core
-CPU with tcmalloc and the MLP no slower (BENCHMARKS.md, "Allocator"). The
-same gap is why TensorFlow's builds and several JAX training stacks preload
+the kernel on ``free``, so every step page-faults its working set in again.
+tcmalloc keeps freed pages for reuse. Measured on the 2-core CPU
+(BENCHMARKS.md, "Runs D and E"): 100 conv-VAE steps at batch 128 cost the
+process 2.4 million minor page faults on glibc and 0.17 million on
+tcmalloc, and ran at 958 against 1 529 images/s; the MLP is no slower on
 tcmalloc. glibc's own knobs (one arena, no ``mmap``, no trimming) recover
-the conv speed too but cost the MLP 10-15% (one arena serialises the
-threads' allocations), so we do not use them.
+the conv speed too, but the single arena costs the MLP 10-15%, so we do not
+use them.
 
 An allocator must be chosen before the process starts, so the command-line
 entry points call :func:`reexec_with_tcmalloc` first: it re-executes the
-same command with Debian's ``libtcmalloc_minimal.so.4`` (package
+same command line with Debian's ``libtcmalloc_minimal.so.4`` (package
 ``libtcmalloc-minimal4``, which ``scripts/setup.sh`` installs) in
 ``LD_PRELOAD``. ``AEJAX_HOST_ALLOCATOR=system`` keeps the system allocator.
 From Python, start the interpreter that way yourself::
@@ -65,8 +64,8 @@ def _requested() -> str:
   return mode
 
 
-def reexec_with_tcmalloc(module: str) -> None:
-  """Re-runs ``python -m module <same arguments>`` with tcmalloc preloaded.
+def reexec_with_tcmalloc() -> None:
+  """Re-runs this process's command line with tcmalloc preloaded.
 
   Returns (and the command runs on as it is) when tcmalloc is already
   loaded, when ``$AEJAX_HOST_ALLOCATOR`` is ``system``, when this is not
@@ -81,12 +80,12 @@ def reexec_with_tcmalloc(module: str) -> None:
   if path is None:
     print(f"[aejax] {TCMALLOC} not found (apt-get install "
           "libtcmalloc-minimal4, or run scripts/setup.sh): running on the "
-          "system malloc; conv models train ~30% slower on CPU. Set "
+          "system malloc; conv models train up to 1.6x slower on CPU. Set "
           f"{ENV_VAR}=system to silence this.", file=sys.stderr)
     return
   env = dict(os.environ)
   env["LD_PRELOAD"] = " ".join(filter(None, [path, env.get("LD_PRELOAD")]))
   sys.stdout.flush()
   sys.stderr.flush()
-  os.execve(sys.executable, [sys.executable, "-m", module] + sys.argv[1:],
-            env)
+  # orig_argv: the interpreter's own options and "-m module" included.
+  os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)

@@ -50,7 +50,7 @@ def main(argv):
 
 def run():
   """Console-script entry point (``aejax --config=... --workdir=...``)."""
-  host_allocator.reexec_with_tcmalloc("aejax.main")
+  host_allocator.reexec_with_tcmalloc()
   app.run(main)
 
 

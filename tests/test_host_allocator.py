@@ -35,7 +35,7 @@ def test_commands_reexecute_themselves_on_tcmalloc():
 def test_unknown_allocator_is_a_clear_error(monkeypatch):
   monkeypatch.setenv(host_allocator.ENV_VAR, "jemalloc")
   with pytest.raises(SystemExit, match="'tcmalloc'.*'system'"):
-    host_allocator.reexec_with_tcmalloc("aejax.bench")
+    host_allocator.reexec_with_tcmalloc()
 
 
 @needs_tcmalloc

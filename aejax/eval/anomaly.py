@@ -170,5 +170,5 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
   from aejax import host_allocator  # pylint: disable=g-import-not-at-top
-  host_allocator.reexec_with_tcmalloc("aejax.eval.anomaly")
+  host_allocator.reexec_with_tcmalloc()
   main()

@@ -655,5 +655,5 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
   from aejax import host_allocator  # pylint: disable=g-import-not-at-top
-  host_allocator.reexec_with_tcmalloc("aejax.eval.few_labels")
+  host_allocator.reexec_with_tcmalloc()
   main()
