@@ -27,6 +27,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
+from aejax import host_allocator
 from aejax.data.pipeline import TrainBatches, check_batch_size, eval_batches
 from aejax.data.pipeline import make_mesh, replicated
 from aejax.data.sources import load_dataset
@@ -116,8 +117,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       method, tx, config.seed, jnp.zeros(example.shape, example.dtype)),
                   out_shardings=replicated(mesh))()
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
-  logging.info("Method %s, model %s: %d parameters", config.method.name,
-               config.model.name, num_params)
+  logging.info("Method %s, model %s: %d parameters; host allocator %s",
+               config.method.name, config.model.name, num_params,
+               host_allocator.current())
 
   steps_per_epoch = len(dataset.train) // config.batch_size
   total_steps = (config.max_steps if config.max_steps > 0 else
@@ -232,7 +234,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
              "first_step_seconds": first_step_seconds,
              "trained_steps_this_run": step - start_step,
              "skipped_steps": int(state.skipped_steps),
-             "num_params": int(num_params)}
+             "num_params": int(num_params),
+             "host_allocator": host_allocator.current()}
   for name, split in (("validation", dataset.validation),
                       ("test", dataset.test)):
     results[name] = evaluate(eval_fn, state, split, config.eval_batch_size,
