@@ -117,9 +117,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       method, tx, config.seed, jnp.zeros(example.shape, example.dtype)),
                   out_shardings=replicated(mesh))()
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
+  allocator = host_allocator.current()
   logging.info("Method %s, model %s: %d parameters; host allocator %s",
-               config.method.name, config.model.name, num_params,
-               host_allocator.current())
+               config.method.name, config.model.name, num_params, allocator)
 
   steps_per_epoch = len(dataset.train) // config.batch_size
   total_steps = (config.max_steps if config.max_steps > 0 else
@@ -235,7 +235,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
              "trained_steps_this_run": step - start_step,
              "skipped_steps": int(state.skipped_steps),
              "num_params": int(num_params),
-             "host_allocator": host_allocator.current()}
+             "host_allocator": allocator}
   for name, split in (("validation", dataset.validation),
                       ("test", dataset.test)):
     results[name] = evaluate(eval_fn, state, split, config.eval_batch_size,
