@@ -1,4 +1,5 @@
-"""Tests for aejax.models.layers.ConvTranspose against flax.linen.ConvTranspose."""
+"""Tests for aejax.models.layers: ConvTranspose against flax.linen.ConvTranspose,
+Conv against flax.linen.Conv."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aejax.models.layers import ConvTranspose
+from jax import lax
+
+from aejax.models import layers
+from aejax.models.layers import Conv, ConvTranspose
 
 # (kernel, strides, padding): the configurations the models use.
 CONFIGS = [
@@ -187,3 +191,90 @@ def test_stride_one_same_is_nn_conv_and_the_decoder_keeps_its_layout():
   variables = decoder.init(jax.random.PRNGKey(2), jnp.zeros((2, 16)))
   shapes = jax.tree_util.tree_map(jnp.shape, variables["params"]["Conv_0"])
   assert shapes == {"kernel": (3, 3, 32, 1), "bias": (1,)}
+
+
+# -- Conv: strided convolution as one GEMM -------------------------------------
+
+# (input shape, features, kernel, strides, padding) on the fast path.
+GEMM_CONVS = [
+    ((3, 14, 14, 5), 4, (4, 4), (2, 2), ((1, 1), (1, 1))),  # DCGAN D, layer 2
+    ((3, 28, 28, 1), 6, (4, 4), (2, 2), ((1, 1), (1, 1))),  # DCGAN D, layer 1
+    ((3, 15, 15, 5), 4, (4, 4), (2, 2), ((1, 1), (1, 1))),  # odd: crops a row
+    ((3, 14, 14, 5), 4, (4, 4), (2, 2), 'SAME'),
+    ((3, 15, 13, 5), 4, (4, 2), (2, 2), 'VALID'),
+    ((3, 14, 14, 5), 4, (4, 2), (2, 1), ((1, 2), (0, 1))),
+    ((2, 12, 3), 4, (6,), (3,), ((2, 1),)),                 # 1-d
+    ((2, 6, 6, 6, 3), 2, (2, 2, 2), (2, 2, 2), 'SAME'),     # 3-d
+]
+
+
+@pytest.mark.parametrize('shape,features,kernel,strides,pad', GEMM_CONVS)
+def test_conv_outputs_and_gradients_match_flax(shape, features, kernel,
+                                               strides, pad):
+  args = dict(features=features, kernel_size=kernel, strides=strides,
+              padding=pad)
+  ref, ours = nn.Conv(**args), Conv(**args)
+  x = _random(shape, 0)
+  shapes = [jax.eval_shape(m.init, jax.random.key(0), x) for m in (ref, ours)]
+  assert shapes[0] == shapes[1]  # Same parameters: checkpoints interchange.
+  _check_against_flax(ref, ours, x)
+  # Forward: one matrix product, no convolution; backward: the kernel
+  # gradient is a matrix product, the input gradient XLA's convolution.
+  params = _random_params(ours, x)
+  assert 'conv_general_dilated' not in str(jax.make_jaxpr(ours.apply)(params,
+                                                                      x))
+  loss = lambda p, v: jnp.sum(ours.apply(p, v) ** 2)
+  jaxpr = str(jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(params, x))
+  assert jaxpr.count('conv_general_dilated') == 1
+  assert jaxpr.count('dot_general') == 2
+
+
+@pytest.mark.parametrize('kw', [
+    dict(kernel_size=(3, 3), strides=(2, 2)),        # 3 % 2 != 0
+    dict(kernel_size=(3, 3)),                        # stride 1
+    dict(kernel_size=(4, 4), strides=(2, 2), kernel_dilation=(2, 2)),
+    dict(kernel_size=(4, 4), strides=(2, 2), feature_group_count=3),
+    dict(kernel_size=(4, 4), strides=(2, 2), input_dilation=(2, 2),
+         padding=((1, 1), (1, 1))),
+])
+def test_conv_other_configurations_are_flax(kw):
+  """Off the fast path Conv computes exactly what nn.Conv computes."""
+  x = _random((2, 9, 9, 6), 0)
+  ref, ours = nn.Conv(6, **kw), Conv(6, **kw)
+  params = _random_params(ref, x)
+  np.testing.assert_array_equal(jax.jit(ours.apply)(params, x),
+                                jax.jit(ref.apply)(params, x))
+
+
+def test_conv_circular_padding_matches_flax():
+  """flax pads circularly itself, then convolves VALID on the fast path."""
+  args = dict(features=4, kernel_size=(4, 4), strides=(2, 2),
+              padding='CIRCULAR')
+  _check_against_flax(nn.Conv(**args), Conv(**args), _random((2, 8, 8, 3), 0))
+
+
+def test_conv_general_dilated_is_lax_for_other_layouts():
+  x, k = _random((2, 3, 8, 8), 0), _random((5, 3, 4, 4), 1)
+  args = ((2, 2), ((1, 1), (1, 1)))
+  dims = ('NCHW', 'OIHW', 'NCHW')
+  ours = layers.conv_general_dilated(x, k, *args, dimension_numbers=dims)
+  np.testing.assert_array_equal(
+      ours, lax.conv_general_dilated(x, k, *args, dimension_numbers=dims))
+  # No dimension numbers means lax's default (N, C, spatial..) too.
+  np.testing.assert_array_equal(layers.conv_general_dilated(x, k, *args),
+                                lax.conv_general_dilated(x, k, *args))
+
+
+def test_conv_batch_dims_and_dtype_like_flax():
+  args = dict(features=3, kernel_size=(4, 4), strides=(2, 2),
+              dtype=jnp.bfloat16)
+  ref, ours = nn.Conv(**args), Conv(**args)
+  x = _random((2, 3, 8, 8, 4), 0)
+  params = _random_params(ref, x)
+  for inputs in (x, x[0, 0]):  # Two batch dimensions, and none.
+    y_ref, y_ours = jax.jit(ref.apply)(params, inputs), jax.jit(ours.apply)(
+        params, inputs)
+    assert y_ours.shape == y_ref.shape and y_ours.dtype == y_ref.dtype
+    y_ours, y_ref = (np.asarray(y, np.float32) for y in (y_ours, y_ref))
+    np.testing.assert_allclose(y_ours, y_ref, rtol=0,
+                               atol=np.abs(y_ref).max() * 2.0**-6)

@@ -25,6 +25,10 @@ write the explicit pairs so the correspondence is visible, and
 equals the vector-Jacobian product of the padded convolution, i.e. PyTorch's
 definition.
 
+Both layer kinds are aejax's fast forms (``layers.Conv``: a strided
+convolution as one GEMM; ``layers.ConvTranspose``: GEMM + col2im), with the
+parameters and outputs of ``nn.Conv`` and ``nn.ConvTranspose``.
+
 BatchNorm uses PyTorch's defaults (momentum 0.1, i.e. flax momentum 0.9;
 epsilon 1e-5). Kernels are initialised from N(0, 0.02²) as in Radford et al.
 (2016, §4); biases at zero.
@@ -43,7 +47,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from aejax.models.layers import ConvTranspose
+from aejax.models.layers import Conv, ConvTranspose
 
 _BN = dict(momentum=0.9, epsilon=1e-5)
 _INIT = nn.initializers.normal(0.02)
@@ -94,10 +98,10 @@ class Discriminator(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     c0, c1 = self.features
-    h = nn.Conv(c0, (4, 4), strides=(2, 2), padding=CONV_PADDING,
+    h = Conv(c0, (4, 4), strides=(2, 2), padding=CONV_PADDING,
                 kernel_init=_INIT)(x)
     h = nn.leaky_relu(h, self.negative_slope)
-    h = nn.Conv(c1, (4, 4), strides=(2, 2), padding=CONV_PADDING,
+    h = Conv(c1, (4, 4), strides=(2, 2), padding=CONV_PADDING,
                 kernel_init=_INIT)(h)
     h = nn.BatchNorm(use_running_average=not train, **_BN)(h)
     h = nn.leaky_relu(h, self.negative_slope)
