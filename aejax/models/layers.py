@@ -191,9 +191,15 @@ def _conv_transpose_bwd(strides, padding, precision, res, dy):
   kmat = _kernel_matrix(kernel)
   dx = lax.dot_general(dy_taps, kmat, (((inputs.ndim - 1,), (1,)), ((), ())),
                        precision=precision)
-  batch_axes = tuple(range(inputs.ndim - 1))
-  dk = lax.dot_general(inputs, dy_taps, ((batch_axes, batch_axes), ((), ())),
-                       precision=precision)
+  # dK = x^T dY_taps, from an explicit copy of x^T: XLA transposes x for this
+  # product anyway, but without the barrier it fuses the producers of x
+  # (BatchNorm, ReLU) into that transposing copy, which then runs several
+  # times slower than a plain transpose. With it the batch-128 training steps
+  # of the benchmark models with decoders ran 6-12% faster (conv_ae, conv_vae,
+  # dcgan; medians of five interleaved rounds).
+  rows = lax.optimization_barrier(inputs.reshape(-1, inputs.shape[-1]))
+  dk = lax.dot_general(rows.T, dy_taps.reshape(rows.shape[0], -1),
+                       (((1,), (0,)), ((), ())), precision=precision)
   d = inputs.ndim - 2
   dk = jnp.moveaxis(dk.reshape(kernel.shape[d:d + 1] + kernel.shape[:d]
                                + kernel.shape[-1:]), 0, d)
