@@ -194,9 +194,7 @@ def _conv_transpose_bwd(strides, padding, precision, res, dy):
   # dK = x^T dY_taps, from an explicit copy of x^T: XLA transposes x for this
   # product anyway, but without the barrier it fuses the producers of x
   # (BatchNorm, ReLU) into that transposing copy, which then runs several
-  # times slower than a plain transpose. With it the batch-128 training steps
-  # of the benchmark models with decoders ran 6-12% faster (conv_ae, conv_vae,
-  # dcgan; medians of five interleaved rounds).
+  # times slower than a plain transpose.
   rows = lax.optimization_barrier(inputs.reshape(-1, inputs.shape[-1]))
   dk = lax.dot_general(rows.T, dy_taps.reshape(rows.shape[0], -1),
                        (((1,), (0,)), ((), ())), precision=precision)
@@ -421,17 +419,15 @@ def _strided_conv_bwd(strides, pads, precision, res, dy):
   shape = jax.ShapeDtypeStruct(
       (dy.shape[0],) + spatial.shape[:-1] + kernel.shape[-2:-1], kernel.dtype)
   # dK = patches^T dy, computed as (dy^T patches)^T. The barrier keeps XLA
-  # from folding the final transpose into the product, which turns it into
-  # the contraction-over-rows form that XLA:CPU runs at half speed (DCGAN's
-  # 64->128 layer at batch 128: 20.6 ms with the barrier, 30.2 ms without,
-  # 23.6 ms for XLA's own kernel gradient).
+  # from folding the final transpose into the product, which would turn it
+  # into the contraction-over-rows form that XLA:CPU runs at about half its
+  # GEMM speed.
   rows = dy.reshape(-1, dy.shape[-1])
   dk_t = lax.optimization_barrier(lax.dot_general(
       rows, patches.reshape(rows.shape[0], -1), (((0,), (0,)), ((), ())),
       precision=precision))
   dk = _kernel_from_gemm(dk_t.T, kernel.shape, strides)
-  # dx: XLA's own input gradient (a transposed convolution), which it runs
-  # at GEMM speed here.
+  # dx: XLA's own input gradient (a transposed convolution).
   conv = lambda v: lax.conv_general_dilated(
       v, kernel, strides, pads,
       dimension_numbers=_channels_last_numbers(kernel.ndim - 2),
@@ -453,11 +449,12 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   convolution with some stride > 1 and every kernel size a multiple of its
   stride (no dilation or groups) is computed as space-to-depth patches
   (`_patches`) times the kernel as a matrix, with a hand-written backward
-  pass (kernel gradient dy^T patches, input gradient XLA's). Why: on
-  XLA:CPU the forward and kernel-gradient convolutions of DCGAN's 4x4
-  stride-2 layers ran ~15% slower than the GEMMs, and the DCGAN training
-  step ran ~20% faster with this form (see BENCHMARKS.md). Everything else
-  goes to `lax.conv_general_dilated` unchanged.
+  pass (kernel gradient dy^T patches, input gradient XLA's). Why: XLA:CPU
+  runs the forward and kernel-gradient convolutions of DCGAN's 4x4 stride-2
+  layers slower than the same multiply-adds as GEMMs; with this form the
+  DCGAN training step is 1.16x (batch 128) to 1.28x (batch 32) as fast
+  (BENCHMARKS.md, "Runs G-I"). Everything else goes to
+  `lax.conv_general_dilated` unchanged.
 
   Limitation: reverse mode only on the fast path (`jax.jvp`/`jax.jacfwd`
   raise an error; use `flax.linen.Conv` there).
