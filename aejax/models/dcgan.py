@@ -99,10 +99,10 @@ class Discriminator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     c0, c1 = self.features
     h = Conv(c0, (4, 4), strides=(2, 2), padding=CONV_PADDING,
-                kernel_init=_INIT)(x)
+             kernel_init=_INIT)(x)
     h = nn.leaky_relu(h, self.negative_slope)
     h = Conv(c1, (4, 4), strides=(2, 2), padding=CONV_PADDING,
-                kernel_init=_INIT)(h)
+             kernel_init=_INIT)(h)
     h = nn.BatchNorm(use_running_average=not train, **_BN)(h)
     h = nn.leaky_relu(h, self.negative_slope)
     h = h.reshape(h.shape[0], -1)

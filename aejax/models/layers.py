@@ -462,20 +462,21 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   d = lhs.ndim - 2
   strides = tuple(int(s) for s in window_strides)
   kernel_shape = rhs.shape[:d]
-  if isinstance(padding, str):
-    pads = tuple(lax.padtype_to_pads(lhs.shape[1:-1], kernel_shape, strides,
-                                     padding)) if d > 0 else ()
-  else:
-    pads = tuple((int(lo), int(hi)) for lo, hi in padding)
   fast = (d > 0 and _channels_last(dimension_numbers, lhs.ndim)
           and max(strides) > 1
           and all(k % s == 0 for k, s in zip(kernel_shape, strides))
-          and all(v in (None, 1) for v in (lhs_dilation or ())) and
-          all(v in (None, 1) for v in (rhs_dilation or ()))
+          and all(v in (None, 1) for v in (lhs_dilation or ()))
+          and all(v in (None, 1) for v in (rhs_dilation or ()))
           and feature_group_count == 1 and batch_group_count == 1
-          and preferred_element_type is None
-          and all(n + lo + hi >= k for n, k, (lo, hi) in
-                  zip(lhs.shape[1:-1], kernel_shape, pads)))
+          and preferred_element_type is None)
+  if fast:
+    if isinstance(padding, str):
+      pads = tuple(lax.padtype_to_pads(lhs.shape[1:-1], kernel_shape,
+                                       strides, padding))
+    else:
+      pads = tuple((int(lo), int(hi)) for lo, hi in padding)
+    fast = all(n + lo + hi >= k for n, k, (lo, hi) in
+               zip(lhs.shape[1:-1], kernel_shape, pads))  # Non-empty output.
   if fast:
     return _strided_conv(lhs, rhs, strides, pads, precision)
   return lax.conv_general_dilated(
