@@ -144,11 +144,10 @@ def test_other_configurations_match_flax(kw):
   _check_against_flax(nn.ConvTranspose(3, **kw), ConvTranspose(3, **kw), x)
 
 
-def test_batch_dims_and_dtype_like_flax():
-  ref, ours = _modules(3, 2, 'SAME', 3, dtype=jnp.bfloat16)
-  x = _random((2, 3, 7, 7, 4), 0)
+def _check_batch_dims_and_bfloat16(ref, ours, x):
+  """Two batch dimensions (x) and none (x[0, 0]), bfloat16 computation."""
   params = _random_params(ref, x)
-  for inputs in (x, x[0, 0]):  # Two batch dimensions, and none.
+  for inputs in (x, x[0, 0]):
     y_ref, y_ours = jax.jit(ref.apply)(params, inputs), jax.jit(ours.apply)(
         params, inputs)
     assert y_ours.shape == y_ref.shape and y_ours.dtype == y_ref.dtype
@@ -156,6 +155,11 @@ def test_batch_dims_and_dtype_like_flax():
     # A few bfloat16 ulps (8 significant bits) of the largest output.
     np.testing.assert_allclose(y_ours, y_ref, rtol=0,
                                atol=np.abs(y_ref).max() * 2.0**-6)
+
+
+def test_batch_dims_and_dtype_like_flax():
+  ref, ours = _modules(3, 2, 'SAME', 3, dtype=jnp.bfloat16)
+  _check_batch_dims_and_bfloat16(ref, ours, _random((2, 3, 7, 7, 4), 0))
 
 
 @pytest.mark.parametrize('k,s,pad', CONFIGS)
@@ -268,13 +272,5 @@ def test_conv_general_dilated_is_lax_for_other_layouts():
 def test_conv_batch_dims_and_dtype_like_flax():
   args = dict(features=3, kernel_size=(4, 4), strides=(2, 2),
               dtype=jnp.bfloat16)
-  ref, ours = nn.Conv(**args), Conv(**args)
-  x = _random((2, 3, 8, 8, 4), 0)
-  params = _random_params(ref, x)
-  for inputs in (x, x[0, 0]):  # Two batch dimensions, and none.
-    y_ref, y_ours = jax.jit(ref.apply)(params, inputs), jax.jit(ours.apply)(
-        params, inputs)
-    assert y_ours.shape == y_ref.shape and y_ours.dtype == y_ref.dtype
-    y_ours, y_ref = (np.asarray(y, np.float32) for y in (y_ours, y_ref))
-    np.testing.assert_allclose(y_ours, y_ref, rtol=0,
-                               atol=np.abs(y_ref).max() * 2.0**-6)
+  _check_batch_dims_and_bfloat16(nn.Conv(**args), Conv(**args),
+                                 _random((2, 3, 8, 8, 4), 0))
