@@ -453,7 +453,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   runs the forward and kernel-gradient convolutions of DCGAN's 4x4 stride-2
   layers slower than the same multiply-adds as GEMMs; with this form the
   DCGAN training step is 1.16x (batch 128) to 1.28x (batch 32) as fast
-  (BENCHMARKS.md, "Runs G-I"). Everything else goes to
+  (BENCHMARKS.md, "Runs G-J"). Everything else goes to
   `lax.conv_general_dilated` unchanged.
 
   Limitation: reverse mode only on the fast path (`jax.jvp`/`jax.jacfwd`
