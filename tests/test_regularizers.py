@@ -41,6 +41,42 @@ def test_kl_sparsity_uses_the_batch_mean_of_each_unit():
                              rtol=1e-5)
 
 
+def _ng_gradient(code, rho):
+  """∂/∂code of Σ_j KL(ρ ‖ ρ̂_j) by Ng's formula (float64): each example of
+  unit j gets (−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)) / batch."""
+  code = np.asarray(code, np.float64)
+  rho_hat = code.mean(0)
+  per_unit = -rho / rho_hat + (1 - rho) / (1 - rho_hat)
+  return np.broadcast_to(per_unit / len(code), code.shape)
+
+
+def test_dead_unit_keeps_ngs_gradient():
+  """A unit (almost) dead, or saturated, on every example keeps the gradient
+  of Ng's notes, which pulls it back towards ρ; a clip of ρ̂ at 1e-6 (the old
+  code) gave it none and the penalty could never revive it."""
+  rho, batch = 0.05, 8
+  rng = np.random.default_rng(5)
+  pre = rng.normal(size=(batch, 4)).astype(np.float32)
+  pre[:, 0] = -20.0 + 0.1 * pre[:, 0]  # dead: ρ̂ ≈ 2e-9
+  pre[:, 1] = 16.0 + 0.1 * pre[:, 1]   # saturated: 1 − ρ̂ ≈ 1e-7
+  penalty = lambda c: jnp.sum(regularizers.kl_sparsity(c, rho))
+  code = jax.nn.sigmoid(pre)
+  grad = np.asarray(jax.grad(penalty)(code))
+  np.testing.assert_allclose(grad, _ng_gradient(code, rho), rtol=1e-4)
+  assert grad[:, 0].max() < -1e6 and grad[:, 1].min() > 1e5
+  # Through the sigmoid, the pull on a dead unit's pre-activations tends to
+  # −ρ/batch (h(1 − h)/ρ̂ → 1), however dead it is; a saturated unit's to
+  # (1 − ρ)/batch (float32 resolves 1 − h ≈ 1e-7 only roughly: no float64
+  # comparison for that one).
+  code64 = 1 / (1 + np.exp(-pre.astype(np.float64)))
+  expected = _ng_gradient(code64, rho) * code64 * (1 - code64)
+  pre_grad = np.asarray(jax.grad(lambda p: penalty(jax.nn.sigmoid(p)))(pre))
+  np.testing.assert_allclose(pre_grad[:, [0, 2, 3]], expected[:, [0, 2, 3]],
+                             rtol=1e-3)
+  np.testing.assert_allclose(pre_grad[:, 0], -rho / batch, rtol=0.2)
+  np.testing.assert_allclose(pre_grad[:, 1], (1 - rho) / batch, rtol=0.2)
+
+
 def _one_layer_sigmoid(w, b):
   return lambda x: jax.nn.sigmoid(x.reshape(x.shape[0], -1) @ w + b)
 

@@ -24,6 +24,12 @@ import jax
 import jax.numpy as jnp
 
 
+# ρ̂ below this counts as this (see :func:`bernoulli_kl`); a sigmoid code
+# gets there only when its pre-activations are below about −69 on every
+# example of the batch.
+RHO_HAT_FLOOR = 1e-30
+
+
 def _flat(x: jax.Array) -> jax.Array:
   return x.reshape(x.shape[0], -1)
 
@@ -33,14 +39,30 @@ def l1_activity(code: jax.Array) -> jax.Array:
   return jnp.sum(jnp.abs(_flat(code)), axis=-1)
 
 
-def bernoulli_kl(rho: float | jax.Array, rho_hat: jax.Array,
-                 eps: float = 1e-6) -> jax.Array:
+def bernoulli_kl(rho: float | jax.Array, rho_hat: jax.Array) -> jax.Array:
   """KL(Bernoulli(ρ) ‖ Bernoulli(ρ̂)) elementwise, in nats.
 
-  ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂)); ρ̂ is clipped to
-  [eps, 1 − eps] so that a saturated unit gives a large, finite value.
+  ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂)), with the gradient of Ng (2011)
+  for every ρ̂ in (0, 1): ∂KL/∂ρ̂ = −ρ/ρ̂ + (1 − ρ)/(1 − ρ̂). A unit that is
+  almost dead on every example (ρ̂ = 1e-9, say) keeps that gradient, which
+  pulls it back towards ρ: through a sigmoid code the pull on each
+  pre-activation tends to −ρ/batch, however dead the unit.
+
+  ρ̂ is clipped only at the edges of the float range, to
+  [``RHO_HAT_FLOOR``, 1 − u] (u the spacing of floats just below 1), so
+  that a unit that is off (or on) on every example up to rounding gives a
+  large, finite value. The floor keeps β·ρ/ρ̂, the gradient before the
+  code's Jacobian multiplies it, finite in float32 for any β·ρ < 3·10⁸ (at
+  the smallest normal float it would overflow, and stall training on
+  skipped steps, from β·ρ ≈ 4). Clipping at 1e-6 instead, as this function
+  once did, left every unit with ρ̂ < 1e-6 without any gradient.
   """
-  rho_hat = jnp.clip(rho_hat, eps, 1.0 - eps)
+  rho_hat = jnp.asarray(rho_hat)
+  if not jnp.issubdtype(rho_hat.dtype, jnp.floating):
+    rho_hat = rho_hat.astype(jnp.float32)
+  info = jnp.finfo(rho_hat.dtype)
+  rho_hat = jnp.clip(rho_hat, max(RHO_HAT_FLOOR, float(info.tiny)),
+                     1.0 - float(info.epsneg))
   return (rho * (jnp.log(rho) - jnp.log(rho_hat)) +
           (1.0 - rho) * (jnp.log1p(-rho) - jnp.log1p(-rho_hat)))
 
