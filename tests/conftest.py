@@ -53,6 +53,22 @@ def tiny_config(**overrides):
     for p in path:
       node = node[p]
     node[leaf] = value
+  return only_fields_read(c)
+
+
+def only_fields_read(c):
+  """``c`` with the method/model fields its method and model do not read
+  reset to their defaults (tiny_config sets the small sizes of every model,
+  which the run would refuse as ignored settings)."""
+  from aejax.config import base_config  # pylint: disable=g-import-not-at-top
+  from aejax.methods.registry import METHODS, fields_read  # pylint: disable=g-import-not-at-top
+  if c.method.name not in METHODS:
+    return c
+  defaults = base_config()
+  for section, read in zip(("method", "model"), fields_read(c)):
+    for field in c[section]:
+      if field not in read and field in defaults[section]:
+        c[section][field] = defaults[section][field]
   return c
 
 

@@ -24,8 +24,7 @@ def _setup(config, batch=16):
   method = make_method(config, (8, 8, 1))
   x = jax.random.uniform(jax.random.PRNGKey(1), (batch, 8, 8, 1))
   variables = method.init_variables(jax.random.PRNGKey(0), x)
-  opt_state = method.make_optimizer(config.optimizer).init(
-      variables["params"])
+  opt_state = method.optimizer().init(variables["params"])
   return method, variables["params"], opt_state, variables["batch_stats"], x
 
 
@@ -55,8 +54,10 @@ def test_each_phase_changes_exactly_its_parameters(model):
     assert all(np.isfinite(float(v)) for v in metrics.values())
     if model == "conv":  # only the reconstruction phase moves BN statistics
       assert bool(_changed(stats, s)) == (phase == "reconstruction_phase")
-  p, o, _, metrics = jax.jit(method.train_step)(params, opt_state, stats,
-                                                {"image": x}, key)
+  v, o, metrics, finite = jax.jit(method.train_step)(
+      {"params": params, "batch_stats": stats}, opt_state, {"image": x}, key)
+  p = v["params"]
+  assert bool(finite)
   assert _changed(params, p) == {"encoder", "decoder", "discriminator"}
   assert _changed(opt_state, o) == {"reconstruction", "discriminator",
                                     "generator"}

@@ -14,7 +14,7 @@ from aejax.config import base_config
 from aejax.data import load_dataset, make_mesh
 from aejax.methods import make_method
 from aejax.models import build_model
-from aejax.train.loop import train_and_evaluate
+from aejax.train.loop import pretrain_layerwise, train_and_evaluate
 
 SHAPE = (8, 8, 1)
 
@@ -114,7 +114,8 @@ def _pretrain(tmp_path, num_devices=1, **overrides):
   x = jnp.zeros((config.batch_size,) + dataset.image_shape)
   init = method.init_variables(jax.random.PRNGKey(0), x)["params"]
   mesh = make_mesh(config.num_devices)
-  params, _ = method.pretrain(init, {}, dataset, mesh, str(tmp_path))
+  params = pretrain_layerwise(method, init, dataset, mesh, str(tmp_path),
+                              config)
   rows = [json.loads(l) for l in open(tmp_path / "pretrain.jsonl")]
   return method, dataset, init, params, rows
 

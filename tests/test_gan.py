@@ -38,9 +38,17 @@ def _setup(config, batch=16):
   method = make_method(config, (8, 8, 1))
   x = jax.random.uniform(jax.random.PRNGKey(1), (batch, 8, 8, 1))
   variables = method.init_variables(jax.random.PRNGKey(0), x)
-  opt_state = method.make_optimizer(config.optimizer).init(
-      variables["params"])
+  opt_state = method.optimizer().init(variables["params"])
   return method, variables["params"], opt_state, variables["batch_stats"], x
+
+
+def _train_step(method, params, opt_state, stats, batch, key):
+  """``method.train_step`` (compiled) as ``(params, opt_state, stats,
+  metrics)``; asserts the step was finite."""
+  variables, opt_state, metrics, finite = jax.jit(method.train_step)(
+      {"params": params, "batch_stats": stats}, opt_state, batch, key)
+  assert bool(finite)
+  return variables["params"], opt_state, variables["batch_stats"], metrics
 
 
 def _count(tree):
@@ -118,8 +126,8 @@ def test_generator_update_uses_the_updated_discriminator():
   config = sgd_config()
   method, params, opt_state, stats, x01 = _setup(config)
   key = jax.random.PRNGKey(7)
-  new_params, _, _, metrics = jax.jit(method.train_step)(
-      params, opt_state, stats, {"image": x01}, key)
+  new_params, _, _, metrics = _train_step(method, params, opt_state, stats,
+                                          {"image": x01}, key)
 
   x = x01 * 2 - 1
   z = jax.random.normal(jax.random.fold_in(key, 0), (16, 8))
@@ -173,16 +181,14 @@ def test_n_critic_discriminator_updates_per_generator_update(n_critic):
   method, params, opt_state, stats, x = _setup(
       gan_config(**{"method.n_critic": n_critic}))
   key = jax.random.PRNGKey(3)
-  out = jax.jit(method.train_step)(params, opt_state, stats, {"image": x},
-                                   key)
+  out = _train_step(method, params, opt_state, stats, {"image": x}, key)
   assert _adam_counts(out[1]) == {"discriminator": [n_critic],
                                   "generator": [1]}
   # Equals n_critic D updates (noise i = fold_in(key, i)), then one G update
   # on the last noise.
   method, params, opt_state, stats, x = _setup(
       sgd_config(**{"method.n_critic": n_critic}))
-  out = jax.jit(method.train_step)(params, opt_state, stats, {"image": x},
-                                   key)
+  out = _train_step(method, params, opt_state, stats, {"image": x}, key)
   p, o, s = params, opt_state, stats
   d_update = jax.jit(method.discriminator_update)
   for i in range(n_critic):
@@ -194,8 +200,7 @@ def test_n_critic_discriminator_updates_per_generator_update(n_critic):
   _assert_trees_close(out[2], s, rtol=1e-4, atol=1e-5)
   if n_critic > 1:  # more critic steps, another discriminator
     one = make_method(sgd_config(), (8, 8, 1))
-    out1 = jax.jit(one.train_step)(params, opt_state, stats, {"image": x},
-                                   key)
+    out1 = _train_step(one, params, opt_state, stats, {"image": x}, key)
     assert _differ(out1[0]["discriminator"], out[0]["discriminator"])
 
 
@@ -238,10 +243,11 @@ def test_dcgan_trains_and_writes_sample_grids(tmp_path):
     assert os.path.getsize(os.path.join(tmp_path, name)) > 0
   assert np.isfinite(results["test"]["loss"])
   assert 0 < results["test"]["d_real"] < 1
+  from aejax.train import figures  # pylint: disable=g-import-not-at-top
   from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
   _, method, state = load_run(str(tmp_path))
-  paths = method.epoch_figures(state.params, state.batch_stats, 6,
-                               str(tmp_path))
+  paths = figures.epoch_figures(method, state.params, state.batch_stats, 6,
+                                str(tmp_path))
   assert [os.path.basename(p) for p in paths] == ["samples_step000006.png"]
   samples = method.sample(state.params, state.batch_stats,
                           jax.random.PRNGKey(0), 5)

@@ -68,10 +68,9 @@ def test_sharded_training_equals_single_device(tmp_path, model):
 def _init_params(config):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from aejax.methods import make_method  # pylint: disable=g-import-not-at-top
-  from aejax.train.state import create_train_state, make_optimizer  # pylint: disable=g-import-not-at-top
+  from aejax.train.state import create_train_state  # pylint: disable=g-import-not-at-top
   method = make_method(config, (8, 8, 1))
-  state = create_train_state(method, make_optimizer(config.optimizer),
-                             config.seed, jnp.zeros((16, 8, 8, 1)))
+  state = create_train_state(method, config.seed, jnp.zeros((16, 8, 8, 1)))
   return state.params
 
 

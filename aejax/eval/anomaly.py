@@ -5,9 +5,10 @@ r"""Anomaly detection by reconstruction error, scored by AUROC.
 
 An autoencoder fitted on "normal" examples only (``config.data.
 normal_classes``) reconstructs them better than the rest; each example's
-reconstruction error (the method's per-example ``mse``: for ``recurrent_ae``
-the mean squared error over the sequence's real steps and features) is its
-anomaly score. AUROC = P(score of an anomaly > score of a normal example),
+anomaly score is the method's ``score`` (:class:`aejax.methods.base.
+AnomalyScorer`): for autoencoders the per-example mean squared
+reconstruction error — for ``recurrent_ae`` over the sequence's real steps
+and features — and for a VAE the negative ELBO. AUROC = P(score of an anomaly > score of a normal example),
 ties counting one half (the Mann-Whitney U statistic over n_anomalous ·
 n_normal), computed exactly from average ranks. Writes ``anomaly.json`` and
 ``anomaly.png`` (score histograms) to the work directory.
@@ -23,117 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
-ANOMALY_FILE = "anomaly.json"
-
-
-def average_ranks(x: np.ndarray) -> np.ndarray:
-  """1-based ranks of ``x``; tied values share the mean of their ranks."""
-  _, inverse, counts = np.unique(np.asarray(x), return_inverse=True,
-                                 return_counts=True)
-  ends = np.cumsum(counts)
-  return ((ends - counts + 1 + ends) / 2.0)[inverse.ravel()]
-
-
-def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
-  """Area under the ROC curve of ``scores`` for the boolean ``positive``.
-
-  Equals P(s⁺ > s⁻) + ½ P(s⁺ = s⁻) over all positive/negative pairs.
-  """
-  scores = np.asarray(scores, np.float64).ravel()
-  positive = np.asarray(positive, bool).ravel()
-  if scores.shape != positive.shape:
-    raise ValueError(f"{scores.shape[0]} scores but {positive.shape[0]} "
-                     "labels.")
-  n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-  if not n_pos or not n_neg:
-    raise ValueError(f"AUROC needs both classes; got {n_pos} positive and "
-                     f"{n_neg} negative examples.")
-  if not np.all(np.isfinite(scores)):
-    raise ValueError("AUROC of non-finite scores.")
-  rank_sum = average_ranks(scores)[positive].sum()
-  return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
-
-
-def reconstruction_scores(method, params, batch_stats, split,
-                          batch_size: int = 1000, key: str = "mse"
-                          ) -> np.ndarray:
-  """Per-example ``method.eval_metrics(...)[key]`` over a whole split."""
-  from aejax.data.transforms import prepare_batch  # pylint: disable=g-import-not-at-top
-
-  @jax.jit
-  def score(batch):
-    batch = prepare_batch(batch)
-    return method.eval_metrics(params, batch, jax.random.PRNGKey(0),
-                               batch_stats)[key]
-
-  out = []
-  for start in range(0, len(split), batch_size):
-    rows = np.arange(start, min(start + batch_size, len(split)))
-    pad = batch_size - len(rows)
-    rows = np.concatenate([rows, np.full(pad, rows[-1])])  # one shape
-    part = split.take(rows)
-    batch = {"image": part.images, "label": part.labels}
-    if part.lengths is not None:
-      batch["length"] = part.lengths
-    out.append(np.asarray(score(batch))[:batch_size - pad])
-  return np.concatenate(out)
-
-
-def anomaly_report(scores: np.ndarray, labels: np.ndarray, normal_classes,
-                   class_names=None) -> dict:
-  """AUROC of normal (``labels`` in ``normal_classes``) vs the rest, overall
-  and for each other class alone (keyed by class name when ``class_names``
-  is given, else by class index)."""
-  normal_classes = sorted(int(c) for c in normal_classes)
-  anomalous = ~np.isin(labels, normal_classes)
-  name = (lambda c: class_names[c]) if class_names else str
-  by_class = {}
-  for c in sorted(set(labels[anomalous].tolist())):
-    pick = ~anomalous | (labels == c)
-    by_class[name(c)] = auroc(scores[pick], anomalous[pick])
-  report = {
-      "auroc": auroc(scores, anomalous),
-      "normal_classes": normal_classes,
-      "num_normal": int((~anomalous).sum()),
-      "num_anomalous": int(anomalous.sum()),
-      "mean_score_normal": float(scores[~anomalous].mean()),
-      "mean_score_anomalous": float(scores[anomalous].mean()),
-      "auroc_by_class": by_class,
-  }
-  if class_names:
-    report["normal_class_names"] = [name(c) for c in normal_classes]
-  return report
-
-
-def write_report(report: dict, scores: np.ndarray, labels: np.ndarray,
-                 workdir: str, title: str = "") -> list[str]:
-  """Writes ``anomaly.json`` and the score histograms ``anomaly.png``."""
-  from aejax.train import figures  # pylint: disable=g-import-not-at-top
-  plt = figures.plt
-  json_path = os.path.join(workdir, ANOMALY_FILE)
-  with open(json_path, "w") as f:
-    json.dump(report, f, indent=2)
-  anomalous = ~np.isin(labels, report["normal_classes"])
-  fig, ax = plt.subplots(figsize=(6, 4))
-  bins = np.histogram_bin_edges(np.log10(np.maximum(scores, 1e-12)), 40)
-  for mask, label in ((~anomalous, "normal"), (anomalous, "anomalous")):
-    ax.hist(np.log10(np.maximum(scores[mask], 1e-12)), bins, alpha=0.6,
-            density=True, label=f"{label} ({int(mask.sum())})")
-  ax.set_xlabel("log10 reconstruction error (anomaly score)")
-  ax.set_ylabel("density")
-  ax.legend()
-  ax.set_title(f"{title} AUROC {report['auroc']:.3f}".strip())
-  fig.tight_layout()
-  png_path = os.path.join(workdir, "anomaly.png")
-  fig.savefig(png_path, dpi=100)
-  plt.close(fig)
-  return [json_path, png_path]
+from aejax.data.sources import load_dataset
+from aejax.train.inference import score_split
+from aejax.train.loop import load_run
+from aejax.train.reports import ANOMALY_FILE, anomaly_report, auroc  # noqa: F401
+from aejax.train.reports import average_ranks  # noqa: F401
+from aejax.train.reports import write_anomaly_report
 
 
 def main(argv=None) -> dict:
@@ -147,8 +44,6 @@ def main(argv=None) -> dict:
   parser.add_argument("--batch_size", type=int, default=1000)
   args = parser.parse_args(argv)
 
-  from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
-  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
   config, method, state = load_run(args.workdir)
   normal = ([int(c) for c in args.normal_classes.split(",")]
             if args.normal_classes else list(config.data.normal_classes))
@@ -158,11 +53,11 @@ def main(argv=None) -> dict:
                      "class(es) with --normal_classes.")
   dataset = load_dataset(config.data)
   split = getattr(dataset, args.split)
-  scores = reconstruction_scores(method, state.params, state.batch_stats,
-                                 split, args.batch_size)
+  scores = score_split(method, state.params, state.batch_stats, split,
+                       args.batch_size)
   report = anomaly_report(scores, split.labels, normal, dataset.class_names)
   report["split"] = args.split
-  write_report(report, scores, split.labels, args.workdir,
+  write_anomaly_report(report, scores, split.labels, args.workdir,
                f"{dataset.name} ({args.split}):")
   print(json.dumps(report, indent=2))
   return report

@@ -76,6 +76,7 @@ import optax
 from flax import struct
 
 from aejax.data.sources import Dataset, Split
+from aejax.methods.base import TrainableEncoder, require
 
 VARIANTS = ("frozen", "fine_tuned", "scratch")
 # Which top-level parameter collections each variant trains, and whether the
@@ -130,39 +131,21 @@ class EncoderClassifier(nn.Module):
     return self.head(self.code_fn(self.encoder(x, train)))
 
 
-def _identity(h: jax.Array) -> jax.Array:
-  return h
-
-
-def _vae_mean(h: jax.Array) -> jax.Array:
-  return jnp.split(h, 2, axis=-1)[0]
-
-
 def code_function(method) -> Callable[[jax.Array], jax.Array]:
-  """The map from the method's encoder output to its code.
-
-  The code activation of sparse / contractive methods (``method.code_fn``);
-  the mean μ for a VAE (whose encoder outputs μ and log σ²); else identity.
-  """
-  if method.name == "vae":
-    return _vae_mean
-  return getattr(method, "code_fn", _identity)
+  """The map from the method's encoder output to its code: the code
+  activation of sparse / contractive methods, the mean μ for a VAE (whose
+  encoder outputs μ and log σ²), else identity."""
+  return require(method, TrainableEncoder).encoder_network()[1]
 
 
 def build_classifier(method, num_classes: int,
                      head_hidden: int = 0) -> EncoderClassifier:
   """The classifier that reuses ``method``'s encoder (see module docstring)."""
-  encoder = getattr(getattr(method, "model", None), "encoder", None)
-  if not isinstance(encoder, nn.Module):
-    raise ValueError(
-        f"Method {method.name!r} has no encoder to pre-train a classifier "
-        "with (its model has no `encoder` submodule); use a run of an "
-        "autoencoder method (ae, dae, stacked_ae, sparse_*, contractive, vae, "
-        "aae).")
+  encoder, code_fn = require(method, TrainableEncoder).encoder_network()
   if head_hidden < 0:
     raise ValueError(f"head_hidden must be >= 0, got {head_hidden}.")
-  return EncoderClassifier(encoder.clone(parent=None), code_function(method),
-                           num_classes, head_hidden)
+  return EncoderClassifier(encoder.clone(parent=None), code_fn, num_classes,
+                           head_hidden)
 
 
 def init_variables(classifier: EncoderClassifier, key: jax.Array,

@@ -45,6 +45,8 @@ import time
 import jax
 import numpy as np
 
+from aejax.methods.base import Sampler, require
+
 
 def _psd_sqrt(c: np.ndarray) -> np.ndarray:
   """Symmetric square root of a symmetric PSD matrix (eigenvalues < 0 from
@@ -87,9 +89,7 @@ def generate(method, state, n: int, key: jax.Array,
              chunk: int = 1000) -> np.ndarray:
   """n samples in [0, 1] from the run's generative model, ``chunk`` at a time
   (every chunk the same size, so ``sample`` compiles once)."""
-  if not hasattr(method, "sample"):
-    raise ValueError(f"Method {method.name!r} has no generative model "
-                     "(method.sample); use a vae, aae or dcgan run.")
+  require(method, Sampler)
   chunk = min(chunk, n)
   out = []
   for i in range(0, n, chunk):

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from aejax.methods.base import LikelihoodModel, require
+
 
 def test_nll(workdir: str, num_samples: int = 5000, batch_size: int = 100,
              chunk: int = 500, seed: int = 0, limit: int = 0) -> dict:
@@ -28,9 +30,7 @@ def test_nll(workdir: str, num_samples: int = 5000, batch_size: int = 100,
   from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
   from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
   config, method, state = load_run(workdir)
-  if not hasattr(method, "importance_weighted_nll"):
-    raise ValueError(f"The run in {workdir!r} is a {config.method.name!r} "
-                     "model, which has no likelihood bound; use a 'vae' run.")
+  require(method, LikelihoodModel)
   test = load_dataset(config.data).test
   images = test.images[:limit] if limit else test.images
   key = jax.random.PRNGKey(seed)
@@ -41,8 +41,7 @@ def test_nll(workdir: str, num_samples: int = 5000, batch_size: int = 100,
 
   @functools.partial(jax.jit, static_argnums=(3,))
   def nll(params, batch_stats, x, k, key):
-    return method.importance_weighted_nll(params, batch_stats, x, key, k,
-                                          chunk)
+    return -method.log_likelihood(params, batch_stats, x, key, k, chunk)
 
   start = time.perf_counter()
   values = []

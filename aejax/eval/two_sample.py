@@ -140,20 +140,13 @@ def match_moments(codes: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def encode_test_split(workdir: str, limit: int = 0) -> tuple[np.ndarray, object]:
   """Evaluation-mode codes of the run's test images, and its config."""
   from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
+  from aejax.train.inference import encode_split  # pylint: disable=g-import-not-at-top
   from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
   config, method, state = load_run(workdir)
-  if not hasattr(method, "model") or not hasattr(method.model, "encode"):
-    raise ValueError(f"The run in {workdir!r} ({config.method.name!r}) has no "
-                     "encoder.")
-  ae_params = {k: state.params[k] for k in ("encoder", "decoder")}
-  encode = jax.jit(lambda x: method.model.apply(
-      {"params": ae_params, "batch_stats": state.batch_stats}, x, False,
-      method=method.model.encode))
-  images = load_dataset(config.data).test.images
-  images = images[:limit] if limit else images
-  codes = [np.asarray(encode(jnp.asarray(images[i:i + 1000], jnp.float32)
-                             / 255.0)) for i in range(0, len(images), 1000)]
-  return np.concatenate(codes), config
+  test = load_dataset(config.data).test
+  if limit:
+    test = test.take(np.arange(min(limit, len(test))))
+  return encode_split(method, state.params, state.batch_stats, test), config
 
 
 def compare_with_prior(workdir: str, prior: str | None = None, n: int = 2000,

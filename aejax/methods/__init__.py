@@ -1,5 +1,11 @@
-"""Training objectives, registered by name (``config.method.name``)."""
+"""Training objectives, registered by name (``config.method.name``).
 
+The contract every method follows and the capabilities a trained model may
+have are in :mod:`aejax.methods.base`.
+"""
+
+from aejax.methods.base import CapabilityError, GradientMethod, Method
+from aejax.methods.base import require
 from aejax.methods.registry import METHODS, make_method, register_method
 from aejax.methods import autoencoder  # noqa: F401  (registers ae, dae)
 from aejax.methods import vae  # noqa: F401  (registers vae)

@@ -17,9 +17,11 @@ the previous one produced:
    non-saturating loss L_G = mean_b softplus(−D(E(x_b))) against the
    updated D.
 
-Each phase has its own optimizer state: ``config.optimizer`` for phase 1;
-the same optimizer with learning rate ``method.adversarial_learning_rate``
-(0: the same rate) for phases 2 and 3. Phases 2 and 3 run the encoder in
+Each phase has its own optimizer state (one ``optax.multi_transform`` per
+phase over the whole parameter tree, :func:`aejax.methods.optimizers.
+phase_optimizer`): ``config.optimizer`` for phase 1; the same optimizer with
+learning rate ``method.adversarial_learning_rate`` (0: the same rate) for
+phases 2 and 3. Phases 2 and 3 run the encoder in
 training mode (BatchNorm uses the batch's statistics) but only phase 1
 updates BatchNorm's running statistics, once per step.
 
@@ -43,20 +45,17 @@ References:
 from __future__ import annotations
 
 import functools
-import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aejax.data.sources import FASHION_MNIST_CLASSES
+from aejax.methods import base
 from aejax.methods.autoencoder import Autoencoder
-from aejax.methods.gan import PerNetworkOptimizer
+from aejax.methods.optimizers import make_optimizer, phase_optimizer
+from aejax.methods.optimizers import phase_update
 from aejax.methods.registry import register_method
 from aejax.models.discriminators import MLPDiscriminator
-from aejax.train import figures
-from aejax.train.state import make_optimizer
 
 PRIORS = ("gaussian", "mixture")
 MIXTURE_COMPONENTS = 10
@@ -132,13 +131,14 @@ def _ae(params: dict) -> dict:
 
 
 @register_method("aae")
-class AdversarialAutoencoder(Autoencoder):
+class AdversarialAutoencoder(Autoencoder, base.Sampler, base.PriorMatcher):
   """Autoencoder + code discriminator, three phases per batch.
 
   Parameters: ``{"encoder", "decoder"}`` (the ``model.name`` autoencoder)
   and ``"discriminator"`` (an MLP of widths ``method.disc_hidden``).
   """
-  name = "aae"
+  config_fields = Autoencoder.config_fields + (
+      "prior", "disc_hidden", "adversarial_learning_rate")
 
   def __init__(self, config, image_shape):
     super().__init__(config, image_shape)
@@ -149,20 +149,18 @@ class AdversarialAutoencoder(Autoencoder):
                        "optimizer.learning_rate), got "
                        f"{config.method.adversarial_learning_rate}.")
     self.discriminator = MLPDiscriminator(tuple(config.method.disc_hidden))
-    self.optimizers = self.make_optimizer(config.optimizer)
-
-  def make_optimizer(self, opt_config) -> PerNetworkOptimizer:
-    """One optimizer state per phase; the step uses the latest one built."""
-    adv_config = opt_config.copy_and_resolve_references()
-    lr = self.config.method.adversarial_learning_rate
-    if lr > 0:
-      adv_config.learning_rate = lr
+    adv_config = config.optimizer.copy_and_resolve_references()
+    if config.method.adversarial_learning_rate > 0:
+      adv_config.learning_rate = config.method.adversarial_learning_rate
     adversarial = make_optimizer(adv_config)
-    self.optimizers = PerNetworkOptimizer({
-        "reconstruction": (make_optimizer(opt_config), AE_KEYS),
+    self._phases = phase_optimizer({
+        "reconstruction": (make_optimizer(config.optimizer), AE_KEYS),
         "discriminator": (adversarial, ("discriminator",)),
         "generator": (adversarial, ("encoder",))})
-    return self.optimizers
+
+  def optimizer(self):
+    """One optimizer state per phase (see the module docstring)."""
+    return self._phases
 
   # -- pure functions ---------------------------------------------------------
 
@@ -190,8 +188,8 @@ class AdversarialAutoencoder(Autoencoder):
     grad_fn = jax.grad(super().loss_fn, has_aux=True)
     grads, (metrics, batch_stats) = grad_fn(_ae(params), {"image": x}, key,
                                             batch_stats)
-    params, opt_state = self.optimizers.apply("reconstruction", grads,
-                                              opt_state, params)
+    params, opt_state = phase_update(self._phases, "reconstruction",
+                                     grads, opt_state, params)
     return params, opt_state, batch_stats, metrics
 
   def discriminator_phase(self, params, opt_state, batch_stats, x, key):
@@ -210,8 +208,9 @@ class AdversarialAutoencoder(Autoencoder):
       return loss, {"disc_loss": loss, "disc_accuracy": accuracy}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(params["discriminator"])
-    params, opt_state = self.optimizers.apply(
-        "discriminator", {"discriminator": grads}, opt_state, params)
+    params, opt_state = phase_update(
+        self._phases, "discriminator", {"discriminator": grads}, opt_state,
+        params)
     return params, opt_state, batch_stats, metrics
 
   def generator_phase(self, params, opt_state, batch_stats, x, key):
@@ -224,27 +223,34 @@ class AdversarialAutoencoder(Autoencoder):
       return loss, {"gen_loss": loss}
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(params["encoder"])
-    params, opt_state = self.optimizers.apply(
-        "generator", {"encoder": grads}, opt_state, params)
+    params, opt_state = phase_update(
+        self._phases, "generator", {"encoder": grads}, opt_state, params)
     return params, opt_state, batch_stats, metrics
 
-  def train_step(self, params, opt_state, batch_stats, batch, key):
+  def train_step(self, variables, opt_state, batch, key):
     """The three phases on one batch, in order (see the module docstring).
 
     Returns:
-      ``(params, opt_state, batch_stats, metrics)``; ``metrics["loss"]`` is
-      the reconstruction loss of phase 1.
+      ``(variables, opt_state, metrics, finite)``; ``metrics["loss"]`` is
+      the reconstruction loss of phase 1. If anything the phases produced is
+      not finite, the old variables and optimizer state are kept.
     """
     x = batch["image"]
     k_rec, k_disc, k_gen = jax.random.split(key, 3)
-    metrics = {}
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    new_opt_state, metrics = opt_state, {}
     for phase, k in ((self.reconstruction_phase, k_rec),
                      (self.discriminator_phase, k_disc),
                      (self.generator_phase, k_gen)):
-      params, opt_state, batch_stats, m = phase(params, opt_state,
-                                                batch_stats, x, k)
+      params, new_opt_state, batch_stats, m = phase(params, new_opt_state,
+                                                    batch_stats, x, k)
       metrics.update(m)
-    return params, opt_state, batch_stats, metrics
+    finite = base.all_finite((params, new_opt_state, metrics))
+    params, new_opt_state, batch_stats = base.keep_if(
+        finite, (params, new_opt_state, batch_stats),
+        (variables["params"], opt_state, variables["batch_stats"]))
+    return ({"params": params, "batch_stats": batch_stats}, new_opt_state,
+            metrics, finite)
 
   def loss_fn(self, params, batch, key, batch_stats):
     """The reconstruction loss (phase 1's objective) on all parameters."""
@@ -283,54 +289,6 @@ class AdversarialAutoencoder(Autoencoder):
     """Decoded prior samples: n images x = Dec(z), z ~ p(z)."""
     return self.decode(params, batch_stats, self.prior.sample(key, n))
 
-  # -- host-side --------------------------------------------------------------
-
-  def figures(self, params, batch_stats, split, key, workdir):
-    """Reconstructions, decoded prior samples, and for a 2-d code the test
-    codes beside prior samples (aggregate_posterior.png)."""
-    paths = super().figures(_ae(params), batch_stats, split, key, workdir)
-    samples = np.asarray(self.sample(params, batch_stats, key, 40))
-    paths.append(figures.image_rows(
-        [("", samples[i:i + 10]) for i in range(0, 40, 10)],
-        os.path.join(workdir, "samples.png"),
-        title=f"aae: decoded samples of the {self.config.method.prior} prior"))
-    if self.latent_dim == 2:
-      x = jnp.asarray(split.images[:5000], jnp.float32) / 255.0
-      codes = np.asarray(self.encode(params, batch_stats, x))
-      prior = np.asarray(self.prior.sample(jax.random.fold_in(key, 1),
-                                           len(codes)))
-      names = (FASHION_MNIST_CLASSES
-               if self.config.data.name == "fashion_mnist" else None)
-      paths.append(codes_vs_prior(
-          codes, split.labels[:len(codes)], prior,
-          os.path.join(workdir, "aggregate_posterior.png"), names,
-          f"aae ({self.config.method.prior} prior)"))
-    return paths
-
-
-def codes_vs_prior(codes: np.ndarray, labels: np.ndarray, prior: np.ndarray,
-                   out_path: str, class_names=None, title: str = "") -> str:
-  """Two panels on shared axes: prior samples, and codes coloured by class."""
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
-  axes[0].scatter(prior[:, 0], prior[:, 1], s=2, alpha=0.4, c="grey")
-  axes[0].set_title(f"{len(prior)} prior samples z ~ p(z)", fontsize=9)
-  points = axes[1].scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10",
-                           s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
-  axes[1].set_title(f"{len(codes)} test codes E(x), by class", fontsize=9)
-  bar = fig.colorbar(points, ax=axes[1], ticks=range(10))
-  if class_names:
-    bar.ax.set_yticklabels(class_names, fontsize=7)
-  lim = np.percentile(np.abs(np.concatenate([codes, prior])), 99.5)
-  lim = max(float(lim) * 1.1, 1e-3) if math.isfinite(lim) else 5.0
-  for ax in axes:
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_aspect("equal")
-    ax.set_xlabel("z₁")
-  axes[0].set_ylabel("z₂")
-  fig.suptitle(f"{title}: aggregate posterior vs prior", fontsize=10)
-  fig.tight_layout()
-  fig.savefig(out_path, dpi=100)
-  plt.close(fig)
-  return out_path
+  def prior_sample(self, key, n: int):
+    """n codes z ~ p(z) of ``method.prior``."""
+    return self.prior.sample(key, n)

@@ -14,22 +14,26 @@ References:
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 
 from aejax import losses
 from aejax.data.transforms import make_corruption
+from aejax.methods import base
 from aejax.methods.registry import register_method
 from aejax.models.autoencoder import build_model
-from aejax.train import figures
 
-_OUTPUTS = {"sigmoid": jax.nn.sigmoid, "identity": lambda x: x}
+def _identity(x):
+  return x
+
+
+_OUTPUTS = {"sigmoid": jax.nn.sigmoid, "identity": _identity}
 
 
 @register_method("ae")
-class Autoencoder:
+class Autoencoder(base.GradientMethod, base.TrainableEncoder, base.Decoder,
+                  base.Reconstructor, base.AnomalyScorer):
   """Reconstruct the input: loss = batch_mean(reconstruction_loss(x̂, x)).
 
   ``config.method.loss`` is ``"mse"`` (mean over pixels, per example) or
@@ -37,11 +41,11 @@ class Autoencoder:
   ``config.method.output`` is the decoder's output activation (``"sigmoid"``
   or ``"identity"``; ``"bce"`` needs ``"sigmoid"``).
   """
-  name = "ae"
+  models = ("mlp", "conv")
+  config_fields = ("loss", "output")
 
   def __init__(self, config, image_shape: tuple[int, ...]):
-    self.config = config
-    self.image_shape = image_shape
+    super().__init__(config, image_shape)
     self.model = build_model(config.model, image_shape)
     self.loss_name = config.method.loss
     if config.method.output not in _OUTPUTS:
@@ -138,30 +142,34 @@ class Autoencoder:
     _, logits, _ = self.apply(params, batch_stats, inputs, train=False)
     return self.output_fn(logits)
 
-  # -- host-side --------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=0)
+  def encode(self, params, batch_stats, inputs: jax.Array) -> jax.Array:
+    """The code of ``inputs``, flattened to [B, L] (evaluation mode)."""
+    code, _, _ = self.apply(params, batch_stats, inputs, train=False)
+    return code.reshape(code.shape[0], -1)
 
-  def figures(self, params, batch_stats, split, key: jax.Array,
-              workdir: str) -> list[str]:
-    """Writes the input-vs-reconstruction grid; returns the paths.
+  @functools.partial(jax.jit, static_argnums=0)
+  def decode(self, params, batch_stats, z: jax.Array) -> jax.Array:
+    """The output (after ``method.output``) for codes ``z`` [N, L]."""
+    logits = self.model.apply({"params": params, "batch_stats": batch_stats},
+                              z, False, method=self.model.decode)
+    return self.output_fn(logits)
 
-    Args:
-      params: model parameters.
-      batch_stats: BatchNorm statistics.
-      split: the test :class:`~aejax.data.Split` (images and labels).
-      key: PRNG key for any randomness in the figures.
-      workdir: where to write the PNGs.
-    """
-    x = jnp.asarray(split.images[:self.config.num_figure_images],
-                    jnp.float32) / 255.0
-    recon = self.reconstruct(params, batch_stats, x)
-    path = os.path.join(workdir, "reconstructions.png")
-    figures.image_rows([("input", x), ("reconstruction", recon)], path,
-                       title=f"{self.name}: test inputs and reconstructions")
-    return [path]
+  def encoder_network(self):
+    """``(model.encoder, code map)``; the code map is the identity here."""
+    return self.model.encoder, _identity
+
+  def score(self, params, batch_stats, batch, key):
+    """Reconstruction error: the per-example mean squared error of the
+    (clean-input) reconstruction, in the data's units."""
+    del key
+    recon = self.reconstruct(params, batch_stats, batch["image"])
+    return losses.mean_squared_error(recon, batch["image"])
 
 
 @register_method("dae")
-class DenoisingAutoencoder(Autoencoder):
+class DenoisingAutoencoder(Autoencoder, base.Denoiser):
+  config_fields = Autoencoder.config_fields + ("corruption",)
   """Reconstruct the clean input from a corrupted one (Vincent et al. 2008).
 
   ``config.method.corruption`` names the corruption and its parameters, e.g.
@@ -169,8 +177,6 @@ class DenoisingAutoencoder(Autoencoder):
   "clip_max": 1.0}`` (seed 002). Evaluation corrupts with a fixed key, so
   the reported PSNR of denoised vs clean is deterministic.
   """
-  name = "dae"
-
   def __init__(self, config, image_shape):
     super().__init__(config, image_shape)
     params = dict(config.method.corruption)
@@ -184,14 +190,3 @@ class DenoisingAutoencoder(Autoencoder):
     noisy = self.corrupt(batch["image"], key)
     metrics["psnr_noisy"] = losses.psnr(noisy, batch["image"])
     return metrics
-
-  def figures(self, params, batch_stats, split, key, workdir):
-    clean = jnp.asarray(split.images[:self.config.num_figure_images],
-                        jnp.float32) / 255.0
-    noisy = jax.jit(self.corrupt)(clean, key)
-    denoised = self.reconstruct(params, batch_stats, noisy)
-    path = os.path.join(workdir, "denoising.png")
-    figures.image_rows([("noisy", noisy), ("denoised", denoised),
-                        ("clean", clean)], path,
-                       title="dae: noisy | denoised | clean (test images)")
-    return [path]

@@ -49,6 +49,10 @@ ESTIMATORS = ("exact", "hutchinson")
 @register_method("contractive")
 class ContractiveAutoencoder(CodeRegularizedAutoencoder):
   """Reconstruction + λ ‖∂h/∂x‖²_F per example (Rifai et al. 2011)."""
+  config_fields = CodeRegularizedAutoencoder.config_fields + (
+      "code_activation", "contractive_weight", "jacobian_estimator",
+      "num_probes")
+
   default_code_activation = "sigmoid"
 
   def __init__(self, config, image_shape):

@@ -40,61 +40,15 @@ References:
 from __future__ import annotations
 
 import functools
-import os
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 
+from aejax.methods import base
+from aejax.methods.optimizers import make_optimizer, phase_optimizer
+from aejax.methods.optimizers import phase_update
 from aejax.methods.registry import register_method
 from aejax.models.dcgan import Discriminator, Generator
-from aejax.train import figures
-from aejax.train.state import make_optimizer
-
-NUM_GRID = 64  # samples in a sample grid (8 x 8)
-
-
-class PerNetworkOptimizer:
-  """One optax transformation per network (or per training phase).
-
-  ``parts`` maps a name to ``(transformation, keys)``: the transformation
-  updates the sub-dictionary of the parameters holding ``keys``. ``init``
-  returns ``{name: state}``, the optimizer state the training loop stores.
-
-  Args:
-    parts: ``{name: (optax.GradientTransformation, tuple of param keys)}``.
-  """
-
-  def __init__(self, parts: dict[str, tuple[optax.GradientTransformation,
-                                            Sequence[str]]]):
-    self.parts = {name: (tx, tuple(keys)) for name, (tx, keys) in
-                  parts.items()}
-
-  def subset(self, name: str, params: dict) -> dict:
-    """The parameters that part ``name`` updates."""
-    return {k: params[k] for k in self.parts[name][1]}
-
-  def init(self, params: dict) -> dict:
-    return {name: tx.init(self.subset(name, params))
-            for name, (tx, _) in self.parts.items()}
-
-  def apply(self, name: str, grads: dict, opt_state: dict, params: dict
-            ) -> tuple[dict, dict]:
-    """One update of part ``name``; returns all parameters and opt states.
-
-    Args:
-      name: the part.
-      grads: gradients of the part's parameters (its subset's structure).
-      opt_state: all optimizer states (``init``'s structure).
-      params: all parameters.
-    """
-    tx, _ = self.parts[name]
-    sub = self.subset(name, params)
-    updates, new_state = tx.update(grads, opt_state[name], sub)
-    return ({**params, **optax.apply_updates(sub, updates)},
-            {**opt_state, name: new_state})
 
 
 def _bce_real(logits: jax.Array) -> jax.Array:
@@ -108,9 +62,15 @@ def _bce_fake(logits: jax.Array) -> jax.Array:
 
 
 @register_method("dcgan")
-class DCGAN:
-  """DCGAN (Radford et al. 2016) with the non-saturating generator loss."""
-  name = "dcgan"
+class DCGAN(base.Method, base.Decoder, base.Sampler):
+  """DCGAN (Radford et al. 2016) with the non-saturating generator loss.
+
+  Parameters and BatchNorm statistics: ``{"generator", "discriminator"}``.
+  The loop draws a fixed-noise sample grid after every epoch.
+  """
+  samples_every_epoch = True
+  config_fields = ("n_critic",)
+  model_fields = ("latent_dim",)
 
   def __init__(self, config, image_shape):
     n_critic = config.method.n_critic
@@ -119,29 +79,21 @@ class DCGAN:
                        f"update) must be an integer >= 1, got {n_critic}.")
     if len(image_shape) != 3:
       raise ValueError(f"DCGAN needs images [H, W, C], got {image_shape}.")
-    self.config = config
-    self.image_shape = tuple(image_shape)
+    super().__init__(config, image_shape)
     self.n_critic = int(n_critic)
     self.latent_dim = int(config.model.latent_dim)
     if self.latent_dim <= 0:
       raise ValueError(f"latent_dim must be positive, got {self.latent_dim}.")
     self.generator = Generator(self.image_shape)
     self.discriminator = Discriminator()
-    self.optimizers = self.make_optimizer(config.optimizer)
-    self.fixed_noise = jax.random.normal(
-        jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xF1DE),
-        (NUM_GRID, self.latent_dim))
+    tx = make_optimizer(config.optimizer)
+    self._phases = phase_optimizer({"discriminator": (tx, ("discriminator",)),
+                                    "generator": (tx, ("generator",))})
 
-  def make_optimizer(self, opt_config) -> PerNetworkOptimizer:
-    """``config.optimizer`` (Adam(2e-4, β₁ 0.5) in DCGAN) for G and for D.
-
-    The step uses the optimizer built by the latest call.
-    """
-    tx = make_optimizer(opt_config)
-    self.optimizers = PerNetworkOptimizer({
-        "discriminator": (tx, ("discriminator",)),
-        "generator": (tx, ("generator",))})
-    return self.optimizers
+  def optimizer(self):
+    """``config.optimizer`` (Adam(2e-4, β₁ 0.5) in DCGAN) for D and for G,
+    each with its own state."""
+    return self._phases
 
   # -- pure functions ---------------------------------------------------------
 
@@ -203,8 +155,9 @@ class DCGAN:
 
     grads, (metrics, stats) = jax.grad(loss_fn, has_aux=True)(
         params["discriminator"])
-    params, opt_state = self.optimizers.apply(
-        "discriminator", {"discriminator": grads}, opt_state, params)
+    params, opt_state = phase_update(
+        self._phases, "discriminator", {"discriminator": grads}, opt_state,
+        params)
     return params, opt_state, {**batch_stats, "discriminator": stats}, metrics
 
   def _generator_step(self, params, opt_state, batch_stats, fake, g_vjp,
@@ -226,8 +179,8 @@ class DCGAN:
     (loss, d_stats), d_fake = jax.value_and_grad(loss_of_fake, has_aux=True)(
         fake)
     (grads,) = g_vjp(d_fake)
-    params, opt_state = self.optimizers.apply(
-        "generator", {"generator": grads}, opt_state, params)
+    params, opt_state = phase_update(
+        self._phases, "generator", {"generator": grads}, opt_state, params)
     return (params, opt_state,
             {"generator": g_stats, "discriminator": d_stats},
             {"g_loss": loss})
@@ -245,7 +198,7 @@ class DCGAN:
     return self._generator_step(params, opt_state, batch_stats, fake, g_vjp,
                                 g_stats)
 
-  def train_step(self, params, opt_state, batch_stats, batch, key):
+  def train_step(self, variables, opt_state, batch, key):
     """``n_critic`` D updates, then one G update against the updated D.
 
     Equals ``discriminator_update`` n_critic times, then
@@ -254,16 +207,19 @@ class DCGAN:
     and its VJP (G's parameters do not change during the D updates).
 
     Args:
-      params: ``{"generator": ..., "discriminator": ...}``.
-      opt_state: ``{"generator": ..., "discriminator": ...}``.
-      batch_stats: BatchNorm statistics of both networks.
+      variables: ``{"params", "batch_stats"}``, each ``{"generator": ...,
+        "discriminator": ...}``.
+      opt_state: ``{"discriminator": ..., "generator": ...}`` (per phase).
       batch: ``{"image": float32[B, H, W, C] in [0, 1], ...}``.
       key: this step's key.
 
     Returns:
-      ``(params, opt_state, batch_stats, metrics)``; ``metrics["loss"]`` is
-      the last discriminator loss.
+      ``(variables, opt_state, metrics, finite)``; ``metrics["loss"]`` is
+      the last discriminator loss. If anything is not finite the old
+      variables and optimizer state are kept.
     """
+    params, batch_stats = variables["params"], variables["batch_stats"]
+    old = (params, opt_state, batch_stats)
     x = batch["image"] * 2.0 - 1.0
     b = x.shape[0]
     # A Python loop over the static count (unrolled in the one compiled
@@ -277,8 +233,12 @@ class DCGAN:
           params, opt_state, batch_stats, x, fake)
     params, opt_state, batch_stats, g_metrics = self._generator_step(
         params, opt_state, batch_stats, fake, g_vjp, g_stats)
-    return (params, opt_state, batch_stats,
-            {"loss": d_metrics["d_loss"], **d_metrics, **g_metrics})
+    metrics = {"loss": d_metrics["d_loss"], **d_metrics, **g_metrics}
+    finite = base.all_finite((params, opt_state, metrics))
+    params, opt_state, batch_stats = base.keep_if(
+        finite, (params, opt_state, batch_stats), old)
+    return ({"params": params, "batch_stats": batch_stats}, opt_state,
+            metrics, finite)
 
   def eval_metrics(self, params, batch, key, batch_stats):
     """Per-example losses of both players (evaluation mode, fresh noise).
@@ -309,33 +269,3 @@ class DCGAN:
   def sample(self, params, batch_stats, key, n: int):
     """n images G(z), z ~ N(0, I), in [0, 1]."""
     return self.decode(params, batch_stats, self.noise(key, n))
-
-  # -- host-side --------------------------------------------------------------
-
-  def _grid(self, params, batch_stats, path: str, title: str) -> str:
-    images = np.asarray(self.decode(params, batch_stats, self.fixed_noise))
-    return figures.image_rows(
-        [("", images[i:i + 8]) for i in range(0, NUM_GRID, 8)], path,
-        title=title)
-
-  def epoch_figures(self, params, batch_stats, step: int,
-                    workdir: str) -> list[str]:
-    """The fixed-noise sample grid at ``step``: samples_step<step>.png."""
-    return [self._grid(params, batch_stats,
-                       os.path.join(workdir, f"samples_step{step:06d}.png"),
-                       f"dcgan: fixed-noise samples at step {step}")]
-
-  def figures(self, params, batch_stats, split, key, workdir):
-    """The final fixed-noise grid (samples.png) and real vs random samples."""
-    del key
-    paths = [self._grid(params, batch_stats,
-                        os.path.join(workdir, "samples.png"),
-                        "dcgan: fixed-noise samples (final)")]
-    n = self.config.num_figure_images
-    real = np.asarray(split.images[:n], np.float32) / 255.0
-    fake = np.asarray(self.decode(params, batch_stats, self.fixed_noise[:n]))
-    paths.append(figures.image_rows(
-        [("test", real), ("G(z)", fake)],
-        os.path.join(workdir, "real_vs_generated.png"),
-        title="dcgan: test images and samples"))
-    return paths

@@ -30,16 +30,13 @@ References:
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from aejax import losses
 from aejax.methods.autoencoder import Autoencoder
 from aejax.methods.registry import register_method
-from aejax.train import figures
 
 
 def step_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
@@ -55,6 +52,9 @@ class RecurrentAutoencoder(Autoencoder):
   Needs ``config.model.name = "recurrent"`` (cell: ``model.cell``, widths:
   ``model.rnn_hidden``, code: ``model.latent_dim``).
   """
+
+  models = ("recurrent",)
+  config_fields = ("loss", "output")
 
   def __init__(self, config, image_shape):
     if config.model.name != "recurrent":
@@ -130,11 +130,21 @@ class RecurrentAutoencoder(Autoencoder):
     return self.per_sequence(logits, x, lengths)
 
   @functools.partial(jax.jit, static_argnums=0)
-  def encode(self, params, inputs: jax.Array,
+  def encode(self, params, batch_stats, inputs: jax.Array,
              lengths: jax.Array | None = None) -> jax.Array:
-    """The codes of ``inputs`` (compiled)."""
+    """The codes of ``inputs`` (compiled); ``lengths=None``: whole
+    sequences."""
+    del batch_stats  # no BatchNorm in the recurrent model
     return self.model.apply({"params": params}, inputs, lengths=lengths,
                             method=self.model.encode)
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def decode(self, params, batch_stats, z: jax.Array) -> jax.Array:
+    """The output sequence [N, T, ...] for codes ``z`` [N, L]."""
+    del batch_stats
+    logits = self.model.apply({"params": params}, z,
+                              method=self.model.decode)
+    return self.output_fn(logits)
 
   @functools.partial(jax.jit, static_argnums=0)
   def reconstruct(self, params, batch_stats, inputs: jax.Array,
@@ -144,46 +154,6 @@ class RecurrentAutoencoder(Autoencoder):
                               lengths=lengths)
     return self.output_fn(logits)
 
-  # -- host-side --------------------------------------------------------------
-
-  def figures(self, params, batch_stats, split, key, workdir) -> list[str]:
-    """Reconstructions (image grid, or sequence plots), and, when the run
-    was fitted on ``config.data.normal_classes``, the anomaly report."""
-    if split.lengths is None and len(self.image_shape) == 3:
-      paths = super().figures(params, batch_stats, split, key, workdir)
-    else:
-      paths = [self._sequence_figure(params, batch_stats, split, workdir)]
-    normal = tuple(self.config.data.get("normal_classes", ()))
-    if normal:
-      from aejax.eval import anomaly  # pylint: disable=g-import-not-at-top
-      scores = anomaly.reconstruction_scores(
-          self, params, batch_stats, split, self.config.eval_batch_size)
-      report = anomaly.anomaly_report(scores, split.labels, normal)
-      paths += anomaly.write_report(report, scores, split.labels, workdir,
-                                    f"{self.name} (test):")
-    return paths
-
-  def _sequence_figure(self, params, batch_stats, split, workdir) -> str:
-    n = min(self.config.num_figure_images, len(split), 8)
-    x = split.images[:n]
-    lengths = (split.lengths[:n] if split.lengths is not None
-               else np.full(n, self.num_steps, np.int32))
-    recon = np.asarray(self.reconstruct(params, batch_stats, jnp.asarray(x),
-                                        jnp.asarray(lengths)))
-    plt = figures.plt
-    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.2), squeeze=False)
-    for i, ax in enumerate(axes[0]):
-      steps = np.arange(lengths[i])
-      for f in range(min(x.shape[-1], 3)):
-        line, = ax.plot(steps, x[i, :lengths[i], f], lw=1.2)
-        ax.plot(steps, recon[i, :lengths[i], f], "--", lw=1.2,
-                color=line.get_color())
-      ax.set_title(f"label {split.labels[i]}, L={lengths[i]}", fontsize=7)
-      ax.tick_params(labelsize=6)
-    fig.suptitle(f"{self.name}: test sequences (solid) and reconstructions "
-                 "(dashed), first ≤3 features", fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(workdir, "reconstructions.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+  def score(self, params, batch_stats, batch, key):
+    """Masked per-sequence mean squared reconstruction error."""
+    return self.eval_metrics(params, batch, key, batch_stats)["mse"]

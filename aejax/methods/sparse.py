@@ -104,6 +104,10 @@ class CodeRegularizedAutoencoder(Autoencoder):
                         train=False, key=None)
     return self.code_fn(code)
 
+  def encoder_network(self):
+    """``(model.encoder, code activation)``."""
+    return self.model.encoder, self.code_fn
+
   def penalty(self, params, batch_stats, inputs, code, key
               ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The regulariser added to the batch-mean reconstruction loss."""
@@ -171,6 +175,9 @@ class L1SparseAutoencoder(_SparseAutoencoder):
     Ng, "Sparse autoencoder", CS294A lecture notes, Stanford, 2011.
     Ranzato, Poultney, Chopra & LeCun, NeurIPS 2006.
   """
+  config_fields = Autoencoder.config_fields + ("code_activation",
+                                               "sparsity_weight")
+
 
   def penalty(self, params, batch_stats, inputs, code, key):
     del params, batch_stats, inputs, key
@@ -193,6 +200,9 @@ class KLSparseAutoencoder(_SparseAutoencoder):
     Lee, Ekanadham & Ng, "Sparse deep belief net model for visual area V2",
     NeurIPS 2008.
   """
+  config_fields = Autoencoder.config_fields + (
+      "code_activation", "sparsity_weight", "sparsity_target")
+
 
   def __init__(self, config, image_shape):
     super().__init__(config, image_shape)

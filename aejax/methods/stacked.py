@@ -1,8 +1,9 @@
 """Stacked autoencoders with greedy layer-wise pre-training.
 
-``stacked_ae`` and ``stacked_dae`` are the ``ae`` and ``dae`` methods with a
-``pretrain`` step that the training loop runs before step 0 (not when it
-resumes). For an MLP 784-h₁-…-h_k-d it trains one shallow autoencoder per
+``stacked_ae`` and ``stacked_dae`` are the ``ae`` and ``dae`` methods with
+the :class:`~aejax.methods.base.LayerwisePretrained` capability: the training
+loop pre-trains them stage by stage before step 0 (not when it resumes;
+:func:`aejax.train.loop.pretrain_layerwise`). For an MLP 784-h₁-…-h_k-d it trains one shallow autoencoder per
 layer, input side first:
 
   AE₁: x  -> act(x W₁ + b₁)   = h₁ -> out(h₁ V₁ + c₁)   ≈ x
@@ -30,11 +31,12 @@ hidden codes; Gaussian noise clipped to [0, 1] suits [0, 1]-valued codes
 
 Settings: ``method.pretrain_epochs`` epochs per layer (0: no pre-training,
 the method is then plain ``ae`` / ``dae``), with ``config.optimizer``,
-``config.batch_size`` and the training split of the run. Each layer's steps
-are the project's compiled training step (:func:`aejax.train.step.
-compile_steps`) on batches sharded like the main loop's; per-epoch losses go
-to ``workdir/pretrain.jsonl``. Pre-training is a pure function of the config
-and data, so a run killed before its first checkpoint repeats it exactly.
+``config.batch_size`` and the training split of the run. Each layer's shallow
+AE is a :class:`~aejax.methods.base.GradientMethod` that the training loop
+trains like any run (compiled step, sharded batches, checkpoints in
+``workdir/pretrain/stage_<l>``); per-epoch losses also go to
+``workdir/pretrain.jsonl``. Pre-training is a pure function of the config
+and data, so a run killed during it continues it exactly.
 
 References:
   Hinton & Salakhutdinov, "Reducing the Dimensionality of Data with Neural
@@ -48,61 +50,76 @@ References:
 
 from __future__ import annotations
 
-import json
-import os
-import time
+import math
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from absl import logging
 
 from aejax import losses
-from aejax.data.pipeline import TrainBatches, eval_batches, replicated
-from aejax.data.sources import Split
-from aejax.data.transforms import prepare_batch
+from aejax.methods import base
 from aejax.methods.autoencoder import Autoencoder, DenoisingAutoencoder
 from aejax.methods.registry import register_method
 from aejax.models.activations import get_activation
-from aejax.train.state import TrainState, make_optimizer
-from aejax.train.step import compile_steps
-
-PRETRAIN_FILE = "pretrain.jsonl"
-_PRETRAIN_STREAM = 0x57AC  # fold_in constant: pre-training keys' own stream
 
 
-class ShallowAutoencoder:
+class ShallowAutoencoder(base.GradientMethod, base.Encoder):
   """The one-hidden-layer AE that pre-trains one layer of a deep MLP AE.
 
   Its parameters are ``{"encoder": {"kernel", "bias"}, "decoder": {"bias"}
   [+ "kernel" when untied]}``, the same leaves as the deep model's encoder
-  layer and the decoder layer that mirrors it. It offers the ``loss_fn`` /
-  ``eval_metrics`` interface of a method, so the project's compiled steps
-  train and evaluate it.
+  layer and the decoder layer that mirrors it. It is a gradient method (not
+  registered: the deep method makes one per layer), so the training loop
+  trains and evaluates it like any other.
 
   Args:
+    config: the deep run's config (its optimizer is used).
+    in_dim, out_dim: the layer's input and output widths.
+    tied: decoder kernel = encoder kernelᵀ.
     code_fn: the encoder layer's non-linearity.
     output_fn: the non-linearity after the decoder layer.
     loss_name: ``"mse"`` or ``"bce"`` (see :mod:`aejax.losses`).
     corrupt: ``corrupt(x, key)``, what the encoder sees (identity for AE).
   """
 
-  def __init__(self, code_fn: Callable, output_fn: Callable, loss_name: str,
+  name = "shallow_ae"
+
+  def __init__(self, config, in_dim: int, out_dim: int, tied: bool,
+               code_fn: Callable, output_fn: Callable, loss_name: str,
                corrupt: Callable):
+    super().__init__(config, (in_dim,))
+    self.out_dim = out_dim
+    self.tied = tied
     self.code_fn = code_fn
     self.output_fn = output_fn
     self.loss_name = loss_name
     self.corrupt = corrupt
 
-  def encode(self, params, x: jax.Array) -> jax.Array:
+  def init_variables(self, key, images):
+    """Fresh LeCun-normal kernels and zero biases (the loop starts a stage
+    from the deep model's own initial layer instead)."""
+    in_dim = self.image_shape[0]
+    k_enc, k_dec = jax.random.split(key)
+    init = jax.nn.initializers.lecun_normal()
+    decoder = {"bias": jnp.zeros((in_dim,))}
+    if not self.tied:
+      decoder["kernel"] = init(k_dec, (self.out_dim, in_dim))
+    return {"params": {"encoder": {"kernel": init(k_enc, (in_dim,
+                                                            self.out_dim)),
+                                   "bias": jnp.zeros((self.out_dim,))},
+                       "decoder": decoder},
+            "batch_stats": {}}
+
+  def encode(self, params, batch_stats, x: jax.Array) -> jax.Array:
+    """The layer's code of inputs ``x`` [B, in_dim]."""
+    del batch_stats
     enc = params["encoder"]
     return self.code_fn(jnp.dot(x, enc["kernel"]) + enc["bias"])
 
   def logits(self, params, x: jax.Array) -> jax.Array:
     dec = params["decoder"]
     kernel = dec["kernel"] if "kernel" in dec else params["encoder"]["kernel"].T
-    return jnp.dot(self.encode(params, x), kernel) + dec["bias"]
+    return jnp.dot(self.encode(params, {}, x), kernel) + dec["bias"]
 
   def _per_example(self, params, batch, key):
     x = batch["image"].reshape(batch["image"].shape[0], -1)
@@ -122,13 +139,15 @@ class ShallowAutoencoder:
     return {"loss": loss, "sq_err": sq_err}
 
 
-class GreedyLayerwisePretraining:
+class GreedyLayerwisePretraining(base.LayerwisePretrained):
   """Mixin: greedy layer-wise pre-training for an MLP autoencoder method.
 
   Combine it with a method class (``class M(GreedyLayerwisePretraining,
   Autoencoder)``); it uses that class's ``corrupt``, ``loss_name`` and
   ``output_fn``. See the module docstring for what it does.
   """
+
+  models = ("mlp",)
 
   def __init__(self, config, image_shape):
     super().__init__(config, image_shape)
@@ -141,7 +160,23 @@ class GreedyLayerwisePretraining:
                        f"integer, got {epochs!r}.")
     self.pretrain_epochs = epochs
     self.tied = bool(config.model.get("tied", False))
-    self.num_layers = len(tuple(config.model.hidden)) + 1
+    self.widths = (int(math.prod(image_shape)),
+                   *(int(h) for h in config.model.hidden),
+                   int(config.model.latent_dim))
+    self.num_layers = len(self.widths) - 1
+
+  @property
+  def num_pretrain_stages(self) -> int:
+    return self.num_layers if self.pretrain_epochs else 0
+
+  def pretrain_stage(self, stage):
+    return self.shallow_autoencoder(stage)
+
+  def stage_params(self, params, stage):
+    return self.layer_params(params, stage)
+
+  def with_stage_params(self, params, stage, stage_params):
+    return self.with_layer_params(params, stage, stage_params)
 
   # -- the layers of the deep model -------------------------------------------
 
@@ -167,107 +202,19 @@ class GreedyLayerwisePretraining:
     identity = lambda x: x
     first, last = layer == 0, layer == self.num_layers - 1
     return ShallowAutoencoder(
+        self.config, self.widths[layer], self.widths[layer + 1], self.tied,
         code_fn=identity if last else act,
         output_fn=self.output_fn if first else act,
         loss_name=self.loss_name if first else "mse",
         corrupt=self.corrupt)
-
-  # -- pre-training -----------------------------------------------------------
-
-  def pretrain(self, params, batch_stats, dataset, mesh, workdir):
-    """Greedy layer-wise pre-training; returns ``(params, batch_stats)``.
-
-    Args:
-      params: the deep model's initial parameters (replicated).
-      batch_stats: its BatchNorm statistics (returned unchanged).
-      dataset: the run's :class:`aejax.data.Dataset`.
-      mesh: the device mesh; batches are sharded over its ``data`` axis.
-      workdir: where ``pretrain.jsonl`` is (re)written.
-    """
-    if self.pretrain_epochs == 0:
-      return params, batch_stats
-    os.makedirs(workdir, exist_ok=True)
-    log_path = os.path.join(workdir, PRETRAIN_FILE)
-    open(log_path, "w").close()
-    train, validation = dataset.train, dataset.validation
-    params = jax.device_get(params)
-    for layer in range(self.num_layers):
-      start = time.perf_counter()
-      shallow = self.shallow_autoencoder(layer)
-      trained = self._train_layer(layer, shallow,
-                                  self.layer_params(params, layer), train,
-                                  validation, mesh, log_path)
-      params = self.with_layer_params(params, layer, trained)
-      if layer < self.num_layers - 1:  # Clean codes feed the next layer.
-        train, validation = (self._codes(shallow, trained, split, mesh)
-                             for split in (train, validation))
-      _append(log_path, {"layer": layer, "split": "done",
-                         "seconds": time.perf_counter() - start})
-    return params, batch_stats
-
-  def _train_layer(self, layer, shallow, layer_params, train, validation,
-                   mesh, log_path):
-    # Imported here: aejax.train.loop imports the methods.
-    from aejax.train.loop import evaluate  # pylint: disable=g-import-not-at-top
-    config = self.config
-    tx = make_optimizer(config.optimizer)
-    key = jax.random.fold_in(jax.random.fold_in(
-        jax.random.PRNGKey(config.seed), _PRETRAIN_STREAM), layer)
-    k_state, k_eval = jax.random.split(key)
-    state = jax.device_put(TrainState(
-        step=jnp.zeros((), jnp.int32), params=layer_params,
-        opt_state=tx.init(layer_params), batch_stats={}, key=k_state,
-        skipped_steps=jnp.zeros((), jnp.int32)), replicated(mesh))
-    # Dynamic binarisation applies to images, not to codes.
-    binarize = config.data.binarize and layer == 0
-    train_fn, eval_fn = compile_steps(shallow, tx, mesh, binarize)
-    batches = TrainBatches(train, config.batch_size, config.seed, mesh)
-
-    def log(epoch, split, metrics):
-      row = {"layer": layer, "epoch": epoch, "step": int(state.step),
-             "split": split, **{k: float(v) for k, v in metrics.items()}}
-      _append(log_path, row)
-      return row
-
-    row = log(0, "validation", evaluate(eval_fn, state, validation,
-                                        config.eval_batch_size, mesh, k_eval))
-    logging.info("Pre-training layer %d: validation loss %.4g before.", layer,
-                 row["loss"])
-    for epoch in range(1, self.pretrain_epochs + 1):
-      window = []
-      for _ in range(batches.steps_per_epoch):
-        state, metrics = train_fn(state, next(batches))
-        window.append(metrics)
-      window = jax.device_get(window)
-      log(epoch, "train", {"loss": np.mean([m["loss"] for m in window]),
-                           "skipped_steps": state.skipped_steps})
-      row = log(epoch, "validation", evaluate(
-          eval_fn, state, validation, config.eval_batch_size, mesh, k_eval))
-      logging.info("Pre-training layer %d, epoch %d: validation loss %.4g.",
-                   layer, epoch, row["loss"])
-    return jax.device_get(state.params)
-
-  def _codes(self, shallow, layer_params, split, mesh) -> Split:
-    """The layer's clean codes of every example of ``split`` (float32)."""
-    encode = jax.jit(lambda p, b: shallow.encode(
-        p, prepare_batch(b)["image"].reshape(b["image"].shape[0], -1)),
-                     out_shardings=replicated(mesh))
-    layer_params = jax.device_put(layer_params, replicated(mesh))
-    chunks = [jax.device_get(encode(layer_params, b))
-              for b in eval_batches(split, self.config.eval_batch_size, mesh)]
-    codes = np.concatenate(chunks)[:len(split)]
-    return Split(codes.astype(np.float32), split.labels)
-
-
-def _append(path: str, row: dict) -> None:
-  with open(path, "a") as f:
-    f.write(json.dumps(row) + "\n")
 
 
 @register_method("stacked_ae")
 class StackedAutoencoder(GreedyLayerwisePretraining, Autoencoder):
   """``ae`` after greedy layer-wise pre-training (Hinton & Salakhutdinov 2006;
   Bengio et al. 2007)."""
+  config_fields = Autoencoder.config_fields + ("pretrain_epochs",)
+
 
 
 @register_method("stacked_dae")
@@ -275,3 +222,5 @@ class StackedDenoisingAutoencoder(GreedyLayerwisePretraining,
                                   DenoisingAutoencoder):
   """``dae`` after layer-wise denoising pre-training: stacked denoising
   autoencoders (Vincent et al. 2010)."""
+  config_fields = DenoisingAutoencoder.config_fields + ("pretrain_epochs",)
+

@@ -36,20 +36,22 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from aejax import losses
-from aejax.data.sources import FASHION_MNIST_CLASSES
+from aejax.methods import base
 from aejax.methods.autoencoder import Autoencoder
 from aejax.methods.registry import register_method
 from aejax.models.autoencoder import build_model
-from aejax.train import figures
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned")
+
+
+def _posterior_mean(h: jax.Array) -> jax.Array:
+  """μ of an encoder output that holds (μ, log σ²)."""
+  return jnp.split(h, 2, axis=-1)[0]
 
 
 def _bound(raw: jax.Array, limit: float) -> jax.Array:
@@ -79,9 +81,11 @@ def _forward(module, x, eps, train: bool, logvar_bound: float):
 
 
 @register_method("vae")
-class VariationalAutoencoder(Autoencoder):
+class VariationalAutoencoder(Autoencoder, base.Sampler,
+                             base.LikelihoodModel):
   """Gaussian-encoder VAE trained on the ELBO (k = 1) or the IWAE bound."""
-  name = "vae"
+  config_fields = ("likelihood", "beta", "num_samples", "logvar_bound",
+                   "decoder_logvar", "output")
 
   def __init__(self, config, image_shape):  # pylint: disable=super-init-not-called
     m = config.method
@@ -100,8 +104,7 @@ class VariationalAutoencoder(Autoencoder):
       raise ValueError("likelihood='bernoulli' models binary pixels: set "
                        "data.binarize=True (dynamic binarisation), or use "
                        "likelihood='gaussian' for grey levels.")
-    self.config = config
-    self.image_shape = tuple(image_shape)
+    base.GradientMethod.__init__(self, config, image_shape)
     self.likelihood = m.likelihood
     self.beta = float(m.beta)
     self.num_samples = int(m.num_samples)
@@ -138,7 +141,7 @@ class VariationalAutoencoder(Autoencoder):
     return (*self.model.apply(variables, x, eps, False, self.logvar_bound,
                               method=_forward), batch_stats)
 
-  def log_likelihood(self, out: jax.Array, x: jax.Array) -> jax.Array:
+  def decoder_log_prob(self, out: jax.Array, x: jax.Array) -> jax.Array:
     """log p(x | z) in nats, summed over pixels: out [k, B, ...] -> [k, B]."""
     k, b = out.shape[:2]
     out = out.reshape(k, b, -1)
@@ -176,7 +179,7 @@ class VariationalAutoencoder(Autoencoder):
                             x.dtype)
     mean, logvar, z, out, new_stats = self.forward(params, batch_stats, x, eps,
                                                    train)
-    log_px = self.log_likelihood(out, x)                       # [k, B]
+    log_px = self.decoder_log_prob(out, x)                       # [k, B]
     kl = losses.gaussian_kl_to_standard(mean, logvar)          # [B]
     if num_samples == 1:
       bound = log_px[0] - kl
@@ -221,12 +224,20 @@ class VariationalAutoencoder(Autoencoder):
     return self.mean_image(out[0])
 
   @functools.partial(jax.jit, static_argnums=0)
-  def encode(self, params, batch_stats, x):
+  def posterior(self, params, batch_stats, x):
     """Posterior (μ, log σ²) of each input."""
     h = self.model.apply({"params": params, "batch_stats": batch_stats}, x,
                          False, method=self.model.encode)
     mean, logvar = jnp.split(h, 2, axis=-1)
     return mean, _bound(logvar, self.logvar_bound)
+
+  def encoder_network(self):
+    """``(model.encoder, μ of its (μ, log σ²) output)``."""
+    return self.model.encoder, _posterior_mean
+
+  def encode(self, params, batch_stats, x):
+    """The posterior mean μ of each input, [B, L]."""
+    return self.posterior(params, batch_stats, x)[0]
 
   @functools.partial(jax.jit, static_argnums=0)
   def decode(self, params, batch_stats, z):
@@ -257,7 +268,7 @@ class VariationalAutoencoder(Autoencoder):
                               x.dtype)
       mean, logvar, z, out, _ = self.forward(params, batch_stats, x, eps,
                                              train=False)
-      return (self.log_likelihood(out, x) +
+      return (self.decoder_log_prob(out, x) +
               losses.standard_normal_log_density(z) -
               losses.gaussian_log_density(z, mean[None], logvar[None]))
 
@@ -270,72 +281,18 @@ class VariationalAutoencoder(Autoencoder):
     total, _ = jax.lax.scan(body, init, keys)
     return -(total - math.log(num_samples))
 
-  # -- host-side --------------------------------------------------------------
+  def log_likelihood(self, params, batch_stats, x, key, num_samples=5000,
+                     chunk=500):
+    """log p(x) by the IWAE bound with ``num_samples`` samples (nats, [B]).
 
-  def figures(self, params, batch_stats, split, key, workdir):
-    """Reconstructions, prior samples, interpolations, and (2-d) latent maps."""
-    k_bin, k_prior = jax.random.split(key)
-    x = jnp.asarray(split.images[:self.config.num_figure_images],
-                    jnp.float32) / 255.0
-    if self.config.data.binarize:
-      x = jax.random.bernoulli(k_bin, x).astype(jnp.float32)
-    paths = []
-    recon = self.reconstruct(params, batch_stats, x)
-    paths.append(figures.image_rows(
-        [("input", x), ("reconstruction", recon)],
-        os.path.join(workdir, "reconstructions.png"),
-        title="vae: test inputs and mean reconstructions (z = μ)"))
-    samples = np.asarray(self.sample(params, batch_stats, k_prior, 40))
-    paths.append(figures.image_rows(
-        [("", samples[i:i + 10]) for i in range(0, 40, 10)],
-        os.path.join(workdir, "samples.png"),
-        title="vae: mean images of z ~ N(0, I)"))
-    mean, _ = self.encode(params, batch_stats, x[:2])
-    ts = np.linspace(0.0, 1.0, 10)
-    rows = []
-    for label, path in (("linear", linear_path), ("spherical", slerp_path)):
-      z = path(np.asarray(mean[0]), np.asarray(mean[1]), ts)
-      rows.append((label, self.decode(params, batch_stats, jnp.asarray(z))))
-    paths.append(figures.image_rows(
-        rows, os.path.join(workdir, "interpolation.png"),
-        title="vae: latent interpolation between two test images"))
-    return paths + self.latent_figures(params, batch_stats, split, workdir)
+    See :meth:`importance_weighted_nll`; the estimate is a lower bound that
+    tightens as ``num_samples`` grows (Burda et al. 2016).
+    """
+    return -self.importance_weighted_nll(params, batch_stats, x, key,
+                                         num_samples, chunk)
 
-  def latent_figures(self, params, batch_stats, split, workdir: str,
-                     max_points: int = 5000) -> list[str]:
-    """For a 2-d latent: test codes coloured by class, and the decoded plane."""
-    if self.latent_dim != 2:
-      return []
-    x = jnp.asarray(split.images[:max_points], jnp.float32) / 255.0
-    mean, _ = self.encode(params, batch_stats, x)
-    names = (FASHION_MNIST_CLASSES
-             if self.config.data.name == "fashion_mnist" else None)
-    scatter = figures.latent_scatter(
-        np.asarray(mean), split.labels[:max_points],
-        os.path.join(workdir, "latent_scatter.png"), class_names=names,
-        title="vae: posterior means of test images, by class")
-    grid = np.linspace(-2.5, 2.5, 15)
-    z = np.stack(np.meshgrid(grid, grid[::-1]), -1).reshape(-1, 2)
-    decoded = np.asarray(self.decode(params, batch_stats,
-                                     jnp.asarray(z, jnp.float32)))
-    plane = figures.image_rows(
-        [("", decoded[i * 15:(i + 1) * 15]) for i in range(15)],
-        os.path.join(workdir, "latent_plane.png"),
-        title="vae: decoded latent plane, z ∈ [-2.5, 2.5]²")
-    return [scatter, plane]
-
-
-def linear_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
-  """(1 − t)·a + t·b for each t."""
-  return np.stack([(1 - t) * a + t * b for t in ts])
-
-
-def slerp_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
-  """Spherical interpolation (White 2016, "Sampling Generative Networks")."""
-  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-  cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
-  omega = np.arccos(np.clip(cos, -1.0, 1.0))
-  if omega < 1e-6:
-    return linear_path(a, b, ts)
-  return np.stack([(np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) /
-                   np.sin(omega) for t in ts])
+  def score(self, params, batch_stats, batch, key):
+    """Negative ELBO (one posterior sample, β = 1), nats per example."""
+    elbo, *_ = self.bounds(params, batch_stats, batch["image"], key, 1,
+                           train=False)
+    return -elbo

@@ -93,6 +93,15 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": _mlp, "conv": _conv, "recurrent": recurrent_autoencoder}
 
 
+# The config.model fields each model reads (besides ``name``).
+MODEL_FIELDS: dict[str, tuple[str, ...]] = {
+    "mlp": ("latent_dim", "hidden", "activation", "tied", "dropout_rate"),
+    "conv": ("latent_dim", "filters", "conv_activation", "batch_norm",
+             "dense_activation", "output_layer"),
+    "recurrent": ("latent_dim", "cell", "rnn_hidden"),
+}
+
+
 def build_model(model_config, image_shape) -> nn.Module:
   """The model named ``model_config.name`` for images of ``image_shape``."""
   if model_config.name not in MODELS:

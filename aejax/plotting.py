@@ -1,0 +1,158 @@
+"""PNG figures: loss curves, image grids, code scatters (matplotlib, Agg).
+
+Drawing only: these functions take NumPy arrays and write PNGs. Which
+figures a run writes is chosen by the method's capabilities in
+:mod:`aejax.train.figures`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+
+
+def read_metrics(path: str) -> list[dict]:
+  """Reads a JSON-lines metrics file."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def loss_curves(metrics_path: str, out_path: str, key: str = "loss") -> str:
+  """Train (per logging window) and validation (per epoch) loss vs step."""
+  rows = read_metrics(metrics_path)
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for split, style in (("train", "-"), ("validation", "o-")):
+    points = [(r["step"], r[key]) for r in rows
+              if r.get("split") == split and key in r]
+    if points:
+      steps, values = zip(*points)
+      ax.plot(steps, values, style, label=f"{split} {key}", markersize=4)
+  ax.set_xlabel("step")
+  ax.set_ylabel(key)
+  ax.set_yscale("log")
+  ax.grid(True, alpha=0.3)
+  ax.legend()
+  ax.set_title("training and validation loss")
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path
+
+
+def image_rows(rows: Sequence[tuple[str, np.ndarray]], out_path: str,
+               title: str = "") -> str:
+  """One row of images per ``(label, images[N, H, W, C])`` pair, values [0, 1]."""
+  n = max(len(images) for _, images in rows)
+  fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)),
+                           squeeze=False)
+  for r, (label, images) in enumerate(rows):
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    for c in range(n):
+      ax = axes[r, c]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if c < len(images):
+        img = images[c]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray",
+                  vmin=0.0, vmax=1.0)
+      if c == 0:
+        ax.set_ylabel(label, fontsize=8)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path
+
+
+def latent_scatter(codes: np.ndarray, labels: np.ndarray, out_path: str,
+                   class_names: Sequence[str] | None = None,
+                   title: str = "test codes by class") -> str:
+  """Scatter of 2-d codes coloured by class label."""
+  fig, ax = plt.subplots(figsize=(6, 5))
+  points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10",
+                      s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+  bar = fig.colorbar(points, ax=ax, ticks=range(10))
+  if class_names:
+    bar.ax.set_yticklabels(class_names, fontsize=7)
+  ax.set_xlabel("z₁")
+  ax.set_ylabel("z₂")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path
+
+
+def codes_vs_prior(codes: np.ndarray, labels: np.ndarray, prior: np.ndarray,
+                   out_path: str, class_names=None, title: str = "") -> str:
+  """Two panels on shared axes: prior samples, and codes coloured by class."""
+  fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
+  axes[0].scatter(prior[:, 0], prior[:, 1], s=2, alpha=0.4, c="grey")
+  axes[0].set_title(f"{len(prior)} prior samples z ~ p(z)", fontsize=9)
+  points = axes[1].scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10",
+                           s=2, alpha=0.6, vmin=-0.5, vmax=9.5)
+  axes[1].set_title(f"{len(codes)} test codes E(x), by class", fontsize=9)
+  bar = fig.colorbar(points, ax=axes[1], ticks=range(10))
+  if class_names:
+    bar.ax.set_yticklabels(class_names, fontsize=7)
+  lim = np.percentile(np.abs(np.concatenate([codes, prior])), 99.5)
+  lim = max(float(lim) * 1.1, 1e-3) if math.isfinite(lim) else 5.0
+  for ax in axes:
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xlabel("z₁")
+  axes[0].set_ylabel("z₂")
+  fig.suptitle(f"{title}: aggregate posterior vs prior", fontsize=10)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path
+
+
+def sequence_rows(x: np.ndarray, recon: np.ndarray, lengths: np.ndarray,
+                  labels: np.ndarray, out_path: str, title: str = "") -> str:
+  """One panel per sequence: input (solid) and reconstruction (dashed) of
+  its first ≤ 3 features over its real steps."""
+  n = len(x)
+  fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.2), squeeze=False)
+  for i, ax in enumerate(axes[0]):
+    steps = np.arange(lengths[i])
+    for f in range(min(x.shape[-1], 3)):
+      line, = ax.plot(steps, x[i, :lengths[i], f], lw=1.2)
+      ax.plot(steps, recon[i, :lengths[i], f], "--", lw=1.2,
+              color=line.get_color())
+    ax.set_title(f"label {labels[i]}, L={lengths[i]}", fontsize=7)
+    ax.tick_params(labelsize=6)
+  fig.suptitle(title, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path
+
+
+def linear_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
+  """(1 − t)·a + t·b for each t."""
+  return np.stack([(1 - t) * a + t * b for t in ts])
+
+
+def slerp_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
+  """Spherical interpolation (White 2016, "Sampling Generative Networks")."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
+  omega = np.arccos(np.clip(cos, -1.0, 1.0))
+  if omega < 1e-6:
+    return linear_path(a, b, ts)
+  return np.stack([(np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) /
+                   np.sin(omega) for t in ts])
