@@ -13,7 +13,7 @@ import os
 
 import ml_collections
 
-from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
+from aejax.data.types import DEFAULT_FASHION_MNIST_DIR
 
 
 def base_config() -> ml_collections.ConfigDict:

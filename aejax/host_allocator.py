@@ -13,12 +13,17 @@ tcmalloc. glibc's own knobs (one arena, no ``mmap``, no trimming) recover
 the conv speed too, but the single arena costs the MLP 10-15%, so we do not
 use them.
 
-An allocator must be chosen before the process starts, so the command-line
-entry points call :func:`reexec_with_tcmalloc` first: it re-executes the
-same command line with Debian's ``libtcmalloc_minimal.so.4`` (package
+An allocator must be chosen before the process starts, so aejax's commands
+call :func:`reexec_with_tcmalloc` first: it re-executes the same command
+line with Debian's ``libtcmalloc_minimal.so.4`` (package
 ``libtcmalloc-minimal4``, which ``scripts/setup.sh`` installs) in
-``LD_PRELOAD``. ``AEJAX_HOST_ALLOCATOR=system`` keeps the system allocator.
-From Python, start the interpreter that way yourself::
+``LD_PRELOAD``. ``python -m aejax.<module>`` does so from
+``aejax/__init__.py`` (:func:`reexec_for_command`), which Python imports
+before the module, so the first process imports nothing heavy (neither
+JAX nor absl) that the second would import again; the ``aejax`` console
+script does so in :func:`aejax.main.run`. ``AEJAX_HOST_ALLOCATOR=system``
+keeps the system allocator. From Python, start the interpreter that way
+yourself::
 
   LD_PRELOAD=libtcmalloc_minimal.so.4 python my_script.py
 """
@@ -56,6 +61,9 @@ def current() -> str:
   return "system"
 
 
+_noted_missing = False  # the "not found" note is printed once per process
+
+
 def _requested() -> str:
   mode = os.environ.get(ENV_VAR, "tcmalloc")
   if mode not in ("tcmalloc", "system"):
@@ -69,15 +77,20 @@ def reexec_with_tcmalloc() -> None:
 
   Returns (and the command runs on as it is) when tcmalloc is already
   loaded, when ``$AEJAX_HOST_ALLOCATOR`` is ``system``, when this is not
-  Linux, or when the library is not installed (then with a one-line note).
+  Linux, or when the library is not installed (then with a one-line note,
+  once per process).
   Call it first in a ``__main__`` block, before JAX starts.
   """
+  global _noted_missing
   if _requested() == "system" or not sys.platform.startswith("linux"):
     return
   if current() != "system" or TCMALLOC in os.environ.get("LD_PRELOAD", ""):
     return  # already preloaded (or tried: ld.so says why it failed)
   path = find_tcmalloc()
   if path is None:
+    if _noted_missing:
+      return
+    _noted_missing = True
     print(f"[aejax] {TCMALLOC} not found (apt-get install "
           "libtcmalloc-minimal4, or run scripts/setup.sh): running on the "
           "system malloc; conv models train up to 1.6x slower on CPU. Set "
@@ -89,3 +102,37 @@ def reexec_with_tcmalloc() -> None:
   sys.stderr.flush()
   # orig_argv: the interpreter's own options and "-m module" included.
   os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)
+
+
+def command_module() -> str | None:
+  """The module ``python -m <module>`` is about to run, or None.
+
+  Not None only while ``-m`` imports the packages above the module (then
+  ``sys.argv[0]`` is ``"-m"``; afterwards it is the module's file): the
+  module's name is the element of ``sys.orig_argv`` just before the
+  command's own arguments, ``sys.argv[1:]`` (or the rest of ``-m<module>``).
+  """
+  if not sys.argv or sys.argv[0] != "-m":
+    return None
+  orig_argv = getattr(sys, "orig_argv", [])
+  i = len(orig_argv) - len(sys.argv)
+  if i < 1:
+    return None
+  arg = orig_argv[i]
+  if not arg.startswith("-"):  # "-m", "aejax.main"
+    return arg
+  _, m, module = arg.partition("m")  # "-maejax.main" (or "-Imaejax.main")
+  return module if m and module else None
+
+
+def reexec_for_command() -> None:
+  """:func:`reexec_with_tcmalloc` if this is ``python -m aejax.<module>``.
+
+  ``aejax/__init__.py`` calls it, before it imports anything else. Any other
+  process (``import aejax`` in a script or notebook, pytest, ``python -m
+  pytest``) carries on as it is.
+  """
+  module = command_module()
+  if module is not None and (module == "aejax" or
+                             module.startswith("aejax.")):
+    reexec_with_tcmalloc()

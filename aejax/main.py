@@ -50,6 +50,8 @@ def main(argv):
 
 def run():
   """Console-script entry point (``aejax --config=... --workdir=...``)."""
+  # `python -m aejax.main` has re-executed on tcmalloc already, in
+  # aejax/__init__.py; the console script does it here, before JAX loads.
   host_allocator.reexec_with_tcmalloc()
   app.run(main)
 

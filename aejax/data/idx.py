@@ -3,6 +3,7 @@
 The IDX format (LeCun et al., http://yann.lecun.com/exdb/mnist/) is a big-endian
 header -- two zero bytes, a type code, the number of dimensions, then one uint32
 per dimension -- followed by the raw array. Files may be gzip-compressed.
+:func:`read_idx_split` reads a split of an MNIST-style directory of them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ import gzip
 import os
 
 import numpy as np
+
+from aejax.data.types import DEFAULT_FASHION_MNIST_DIR, DataNotFoundError, Split
+
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 # IDX type code -> numpy dtype (big-endian where it matters).
 _IDX_DTYPES = {
@@ -71,3 +79,31 @@ def read_idx(path: str) -> np.ndarray:
   if not os.path.exists(path):
     raise FileNotFoundError(path)
   return parse_idx(_read_bytes(path), path)
+
+
+def _find_idx_file(directory: str, stem: str) -> str | None:
+  for name in (stem + ".gz", stem):
+    path = os.path.join(directory, name)
+    if os.path.exists(path):
+      return path
+  return None
+
+
+def read_idx_split(directory: str, split: str) -> Split:
+  """Reads the ``train`` or ``test`` split of an MNIST-style IDX directory."""
+  paths = [_find_idx_file(directory, stem) for stem in IDX_FILES[split]]
+  if None in paths:
+    missing = [s for s, p in zip(IDX_FILES[split], paths) if p is None]
+    raise DataNotFoundError(
+        f"No IDX files {missing} (.gz or plain) in {directory!r}. On Debian or "
+        "Ubuntu install Fashion-MNIST with `apt-get install "
+        "dataset-fashion-mnist` (it lands in "
+        f"{DEFAULT_FASHION_MNIST_DIR}), or point --config.data.idx_dir at a "
+        "directory holding the four IDX files.")
+  images, labels = (read_idx(p) for p in paths)
+  if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+    raise ValueError(
+        f"IDX files in {directory!r} do not form an image data set: images "
+        f"have shape {images.shape}, labels {labels.shape} (expected "
+        "[N, H, W] and [N]).")
+  return Split(images[..., None], labels.astype(np.int32))

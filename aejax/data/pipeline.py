@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from aejax.data.sources import Split
+from aejax.data.types import Split
 
 DATA_AXIS = "data"
 

@@ -16,88 +16,20 @@ import os
 
 import numpy as np
 
-from aejax.data.idx import read_idx
-
-DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-class DataNotFoundError(FileNotFoundError):
-  """A data set is not where the configuration says it is."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Split:
-  """One split: ``images`` uint8[N, H, W, C] and ``labels`` int32[N].
-
-  For sequences, ``images`` is float32 [N, T, F] (time, features), padded
-  with zeros after each sequence's end, and ``lengths`` int32[N] holds the
-  real lengths (``None``: every example is whole).
-  """
-  images: np.ndarray
-  labels: np.ndarray
-  lengths: np.ndarray | None = None
-
-  def __len__(self) -> int:
-    return len(self.images)
-
-  def take(self, rows: np.ndarray) -> "Split":
-    """The examples at ``rows`` (indices or a boolean mask)."""
-    return Split(self.images[rows], self.labels[rows],
-                 None if self.lengths is None else self.lengths[rows])
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-  """Train / validation / test splits of one data set."""
-  name: str
-  train: Split
-  validation: Split
-  test: Split
-  class_names: tuple[str, ...]
-
-  @property
-  def image_shape(self) -> tuple[int, ...]:
-    return tuple(self.train.images.shape[1:])
-
-
-def _find_idx_file(directory: str, stem: str) -> str | None:
-  for name in (stem + ".gz", stem):
-    path = os.path.join(directory, name)
-    if os.path.exists(path):
-      return path
-  return None
-
-
-def read_idx_split(directory: str, split: str) -> Split:
-  """Reads the ``train`` or ``test`` split of an MNIST-style IDX directory."""
-  paths = [_find_idx_file(directory, stem) for stem in IDX_FILES[split]]
-  if None in paths:
-    missing = [s for s, p in zip(IDX_FILES[split], paths) if p is None]
-    raise DataNotFoundError(
-        f"No IDX files {missing} (.gz or plain) in {directory!r}. On Debian or "
-        "Ubuntu install Fashion-MNIST with `apt-get install "
-        "dataset-fashion-mnist` (it lands in "
-        f"{DEFAULT_FASHION_MNIST_DIR}), or point --config.data.idx_dir at a "
-        "directory holding the four IDX files.")
-  images, labels = (read_idx(p) for p in paths)
-  if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-    raise ValueError(
-        f"IDX files in {directory!r} do not form an image data set: images "
-        f"have shape {images.shape}, labels {labels.shape} (expected "
-        "[N, H, W] and [N]).")
-  return Split(images[..., None], labels.astype(np.int32))
+from aejax.data import timeseries
+# Re-exported: the types and constants are defined in aejax.data.types (and
+# the IDX directory reader in aejax.data.idx) so that the modules below
+# sources need not import it.
+from aejax.data.idx import IDX_FILES, read_idx_split  # pylint: disable=unused-import
+from aejax.data.types import (DEFAULT_FASHION_MNIST_DIR,  # pylint: disable=unused-import
+                              FASHION_MNIST_CLASSES, DataNotFoundError,
+                              Dataset, Split)
 
 
 def _tfds_split(name: str, split: str, data_dir: str | None,
                 download: bool) -> Split:
+  # Here, not at the top: tensorflow_datasets takes over a second to import,
+  # and most runs read IDX files.
   from aejax.data import tfds_source  # pylint: disable=g-import-not-at-top
   images, labels = tfds_source.load_tfds(name, split, data_dir,
                                          download=download)
@@ -219,7 +151,6 @@ def time_series(name: str, ts_dir: str = "", validation_size: int = 8,
     standardize: scale each feature to zero mean and unit variance over the
       (remaining) training split's real steps.
   """
-  from aejax.data import timeseries  # pylint: disable=g-import-not-at-top
   train, test, classes = timeseries.ts_train_test(name, ts_dir)
   train, validation = _hold_out(train, validation_size, split_seed)
   dataset = Dataset(name, train, validation, test, classes)

@@ -56,8 +56,8 @@ from PIL import Image
 import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
-from aejax.data.idx import read_idx
-from aejax.data.sources import IDX_FILES, Split, read_idx_split
+from aejax.data.idx import IDX_FILES, read_idx, read_idx_split
+from aejax.data.types import Split
 
 # Examples read per `__getitems__` call in `load_tfds`.
 _CHUNK = 4096

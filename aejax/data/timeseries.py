@@ -8,7 +8,7 @@ found without importing aeon (which would pull in numba, pandas and
 scikit-learn): ``pip install --no-deps aeon==1.6.0`` is all it takes, and
 ``scripts/setup.sh`` does it.
 
-Sequences become a :class:`~aejax.data.sources.Split` whose ``images`` are
+Sequences become a :class:`~aejax.data.types.Split` whose ``images`` are
 float32 [N, T, F] (time, features), zero-padded after each sequence's end to
 the longest length T in the set, with ``lengths`` int32[N]. Labels are the
 index of each case's class in the header's ``@classLabel`` list.
@@ -26,8 +26,8 @@ import os
 
 import numpy as np
 
-from aejax.data.sources import DataNotFoundError, Split
 from aejax.data.ts_format import TsFormatError, read_ts
+from aejax.data.types import DataNotFoundError, Split
 
 AEON_VERSION = "1.6.0"
 INSTALL_HINT = (f"pip install --no-deps aeon=={AEON_VERSION} (or run "
