@@ -4,15 +4,14 @@ r"""Training-throughput benchmark, comparable with PyTorch's.
   python -m aejax.bench --model all --batch 32,128 --steps 200,50 \
       --torch_python=/path/to/python   # the whole table, one run
 
-Builds the named model from the library's own modules and configs, exactly as
-shared/bench/torch_reference.py's docstring describes it (same widths,
-kernels, strides, activations, normalisation, loss and optimizer), trains it
+Builds the named model from the library's own modules and configs (its
+PyTorch twin, same widths, kernels, strides, activations, normalisation,
+loss, optimizer and initialisers, is aejax/torch_reference.py), trains it
 with the library's own compiled training step (the one ``aejax.main`` runs)
-on Fashion-MNIST batches taken as that script takes them, and prints one
-JSON line in its format plus ``compile_s`` (first call: trace + compile +
-run) and ``peak_host_mem_mb`` (peak resident memory of the process). Only
-compiled steps after the warm-up are timed, ending with
-``block_until_ready``.
+on the same Fashion-MNIST batches as that script, and prints one JSON line
+in its format plus ``compile_s`` (first call: trace + compile + run) and
+``peak_host_mem_mb`` (peak resident memory of the process). Only compiled
+steps after the warm-up are timed, ending with ``block_until_ready``.
 
 ``--on_device [--seeds K]`` measures two ways of running more work per
 dispatch (issue 5, item 5) against the per-step loop above, in one process:
@@ -27,14 +26,17 @@ experiment through the training loop and prints the last epoch's wall time
 beside the time of the same number of bare compiled steps (their ratio is
 the loop's overhead).
 
-With ``--torch_python=/path/to/python`` (a Python with torch==2.13.0) it also
-runs torch_reference.py with the same arguments right after each of ours,
-and prints the ratio of images per second (ours / torch's); with several
-models or batch sizes, a table of the ratios at the end. aejax runs with
-tcmalloc, as all aejax commands (``aejax.host_allocator``; the JSON line's
-``host_allocator`` says which); torch_reference.py runs on the system malloc
-as shipped, or with ``--torch_allocator=tcmalloc`` on tcmalloc too, so that
-the ratio compares frameworks rather than allocators.
+With ``--torch_python=/path/to/python`` (a Python with torch and numpy:
+``pip install 'aejax[torch]'``) it also runs aejax/torch_reference.py, as a
+script in that interpreter (torch is never imported here), with the same
+arguments right after each of ours, and prints the ratio of images per
+second (ours / torch's); with several models or batch sizes, a table of the
+ratios at the end. aejax runs with tcmalloc, as all aejax commands
+(``aejax.host_allocator``; the JSON line's ``host_allocator`` says which);
+torch_reference.py runs on the system malloc as shipped, or with
+``--torch_allocator=tcmalloc`` on tcmalloc too, so that the ratio compares
+frameworks rather than allocators. ``--torch_reference=<file>`` runs another
+script that takes the same arguments and prints the same JSON line.
 
 Models:
   dense_ae  784-512-256-32-256-512-784 MLP, ReLU, logits + Bernoulli NLL,
@@ -44,13 +46,13 @@ Models:
   conv_vae  conv encoder (ReLU, no BatchNorm) to (μ, log σ²) of 16 dims;
             decoder Dense-ReLU, two stride-2 transposed convs with ReLU, 3x3
             conv to logits; Bernoulli NLL + KL, one sample; Adam(1e-3).
-  dcgan     the DCGAN of torch_reference.py: one step = one discriminator
-            update on a real and a fake batch, then one generator update.
+  dcgan     experiments/dcgan_fashion_mnist.py's DCGAN (z of 100, Adam(2e-4,
+            β₁ 0.5)): one step = one discriminator update on a real and a
+            fake batch, then one generator update.
 
-Loss units differ from torch_reference.py where aejax's convention differs:
-dense_ae's Bernoulli NLL is summed over pixels here (nats per image; torch
-averages over pixels); conv_vae binarises its inputs (the Bernoulli VAE needs
-binary data). Neither changes the work per step.
+torch_reference.py computes each loss in aejax's units (dense_ae: nats per
+image; conv_vae: on dynamically binarised inputs; dcgan: the generator's
+loss), so the two ``final_loss`` values compare, up to the random draws.
 """
 
 from __future__ import annotations
@@ -74,15 +76,17 @@ from aejax.data.idx import read_idx
 from aejax.data.pipeline import make_mesh, replicated, to_device, data_sharding
 from aejax.data.sources import DEFAULT_FASHION_MNIST_DIR
 from aejax.methods import METHODS, make_method
-from aejax.train.state import create_train_state, optimizer_for
+from aejax.train.state import create_train_state
 from aejax.train.step import compile_steps, train_step as one_step
 
 MODELS = ("dense_ae", "conv_ae", "conv_vae", "dcgan")
 # The metric printed as "final_loss", where it is not "loss": torch_reference
 # .py's DCGAN step returns the generator's loss (our "loss" is D's).
 REPORTED_LOSS = {"dcgan": "g_loss"}
-TORCH_REFERENCE = os.path.join(os.path.dirname(__file__), "..", "..",
-                               "shared", "bench", "torch_reference.py")
+# The PyTorch twins of the models, run as a script by the Python that has
+# torch (never imported: torch is an optional extra).
+TORCH_REFERENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "torch_reference.py")
 
 
 def bench_config(model: str):
@@ -105,9 +109,13 @@ def bench_config(model: str):
     if "dcgan" not in METHODS:
       raise SystemExit("The dcgan method is not available in this build.")
     c.method.name = "dcgan"
+    c.model.latent_dim = 100  # as experiments/dcgan_fashion_mnist.py
   else:
     raise SystemExit(f"Unknown model {model!r}: choose one of {MODELS}.")
-  c.optimizer.learning_rate = 1e-3
+  if model == "dcgan":
+    c.optimizer.update(learning_rate=2e-4, b1=0.5)
+  else:
+    c.optimizer.learning_rate = 1e-3
   return c
 
 
@@ -127,12 +135,13 @@ def _method_and_optimizer(config, batch: int):
   """The method and optimizer ``config`` names, for batches of ``batch``."""
   config.batch_size = batch
   method = make_method(config, (28, 28, 1))
-  return method, optimizer_for(method, config.optimizer)
+  return method, method.optimizer()
 
 
 def _step(method, tx, binarize: bool):
   """The library's training step ``(state, batch) -> (state, metrics)``."""
-  return functools.partial(one_step, method=method, tx=tx, binarize=binarize)
+  del tx  # the method's own optimizer
+  return functools.partial(one_step, method=method, binarize=binarize)
 
 
 def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
@@ -142,9 +151,9 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
   mesh = make_mesh(num_devices)
   method, tx = _method_and_optimizer(config, batch)
   state = jax.jit(lambda: create_train_state(
-      method, tx, config.seed, jnp.zeros((batch, 28, 28, 1))),
+      method, config.seed, jnp.zeros((batch, 28, 28, 1))),
                   out_shardings=replicated(mesh))()
-  train_step, _ = compile_steps(method, tx, mesh, config.data.binarize)
+  train_step, _ = compile_steps(method, mesh, config.data.binarize)
   images = load_batches(batch, steps + warmup, data_dir)
   sharding = data_sharding(mesh)
   batches = [to_device({"image": b}, sharding) for b in images]
@@ -175,6 +184,14 @@ def run(model: str, batch: int, steps: int, warmup: int, data_dir: str,
       "jax": jax.__version__}
 
 
+def torch_command(torch_python: str, reference: str, model: str, batch: int,
+                  steps: int, warmup: int, data_dir: str) -> list[str]:
+  """The command line that runs ``reference`` (a script) with torch."""
+  return [torch_python, reference, "--model", model, "--batch", str(batch),
+          "--steps", str(steps), "--warmup", str(warmup), "--data-dir",
+          data_dir]
+
+
 def run_torch(torch_python: str, reference: str, model: str, batch: int,
               steps: int, warmup: int, data_dir: str,
               allocator: str = "system") -> dict:
@@ -196,11 +213,18 @@ def run_torch(torch_python: str, reference: str, model: str, batch: int,
     preload.insert(0, path)
   if preload:
     env["LD_PRELOAD"] = " ".join(preload)
-  out = subprocess.run(
-      [torch_python, reference, "--model", model, "--batch", str(batch),
-       "--steps", str(steps), "--warmup", str(warmup), "--data-dir",
-       data_dir], check=True, capture_output=True, text=True, env=env).stdout
-  theirs = json.loads(out.strip().splitlines()[-1])
+  done = subprocess.run(
+      torch_command(torch_python, reference, model, batch, steps, warmup,
+                    data_dir), capture_output=True, text=True, env=env,
+      check=False)
+  if done.returncode:
+    hint = (f" Install it there: {torch_python} -m pip install torch numpy "
+            "(or pip install 'aejax[torch]')."
+            if "No module named" in done.stderr else "")
+    raise SystemExit(f"{torch_python} {reference} failed (exit "
+                     f"{done.returncode}):\n{done.stderr.strip()[-2000:]}\n"
+                     f"{hint}")
+  theirs = json.loads(done.stdout.strip().splitlines()[-1])
   theirs["host_allocator"] = allocator
   return theirs
 
@@ -220,7 +244,7 @@ def vmapped_seeds(method, tx, binarize: bool, seeds, example_images):
   """K models (one per seed) as one state with a leading axis of K, and one
   jitted step training all of them on the same batch."""
   states = jax.jit(jax.vmap(lambda seed: create_train_state(
-      method, tx, seed, example_images)))(jnp.asarray(seeds))
+      method, seed, example_images)))(jnp.asarray(seeds))
   return states, jax.jit(jax.vmap(_step(method, tx, binarize),
                                   in_axes=(0, None)), donate_argnums=0)
 
@@ -253,8 +277,8 @@ def on_device(model: str, batch: int, steps: int, seeds: int,
   images = jnp.asarray(load_batches(batch, steps * 3, data_dir))
   per_step = [{"image": b} for b in images]
 
-  train, _ = compile_steps(method, tx, make_mesh(1), binarize)
-  state = create_train_state(method, tx, config.seed, example)
+  train, _ = compile_steps(method, make_mesh(1), binarize)
+  state = create_train_state(method, config.seed, example)
 
   def loop(state, group):
     for b in group:
@@ -266,7 +290,7 @@ def on_device(model: str, batch: int, steps: int, seeds: int,
 
   scan = scan_steps(method, tx, binarize)
   stacked = [{"image": images[i * steps:(i + 1) * steps]} for i in range(3)]
-  state = create_train_state(method, tx, config.seed, example)
+  state = create_train_state(method, config.seed, example)
   scan_rate = _images_per_s(scan, state, stacked, steps * batch)
 
   states, vstep = vmapped_seeds(method, tx, binarize, list(range(seeds)),
@@ -329,7 +353,9 @@ def main(argv=None) -> None:
                       default=DEFAULT_FASHION_MNIST_DIR)
   parser.add_argument("--torch_python", default="",
                       help="a python with torch: also run torch_reference.py")
-  parser.add_argument("--torch_reference", default=TORCH_REFERENCE)
+  parser.add_argument("--torch_reference", default=TORCH_REFERENCE,
+                      help="the PyTorch script to run (default: aejax's own "
+                      "aejax/torch_reference.py)")
   parser.add_argument("--torch_allocator", default="system",
                       choices=("system", "tcmalloc"),
                       help="run torch_reference.py on the system malloc (as "
