@@ -1,7 +1,7 @@
 """The DCGAN generator and discriminator for 28x28 (and any 4k x 4k) images.
 
-Layer for layer the model of ``/work/shared/bench/torch_reference.py``
-(``dcgan``):
+Layer for layer the PyTorch benchmark model ``dcgan`` of
+``aejax/torch_reference.py``:
 
   G: z(100) - Dense(7*7*128) - BN - ReLU - reshape(7, 7, 128)
      - ConvT(64, 4x4, s2) - BN - ReLU - ConvT(C, 4x4, s2) - tanh
