@@ -114,6 +114,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.max_nonfinite_steps = 100     # this many skipped steps in a row: abort
   c.num_figure_images = 10
   c.progress_bar = True
+  c.tensorboard = True            # TensorBoard events too (if tensorboardX)
   return c
 
 

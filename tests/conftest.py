@@ -14,6 +14,12 @@ import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_platforms", "cpu")
+# One persistent compilation cache for every test process (pytest-xdist's
+# workers and later runs): most of a tiny test's time is compiling its steps.
+jax.config.update("jax_compilation_cache_dir", os.environ.get(
+    "AEJAX_TEST_XLA_CACHE",
+    os.path.join(os.path.expanduser("~"), ".cache", "aejax", "xla-tests")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 import pytest  # noqa: E402
 

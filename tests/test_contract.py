@@ -132,3 +132,51 @@ def test_resumed_equals_unbroken_and_the_run_loads_back(tmp_path, name,
         base.require(method, capability)
       able = [n for n, c in METHODS.items() if issubclass(c, capability)]
       assert all(n in str(error.value) for n in able)
+
+
+def test_a_setting_the_method_does_not_read_is_an_error(tmp_path):
+  from aejax.config import base_config  # pylint: disable=g-import-not-at-top
+  config = base_config()
+  config.method.beta = 4.0  # read by vae only
+  with pytest.raises(ValueError, match=r"method.beta=4.0 is not read by "
+                     r"method 'ae'.*read by: vae"):
+    train_and_evaluate(config, str(tmp_path / "run"))
+  assert not os.path.exists(tmp_path / "run")  # checked before anything
+  config = base_config()
+  config.model.filters = (8, 16)  # read by the conv model, not the mlp
+  with pytest.raises(ValueError, match="model.filters.*read by: conv"):
+    train_and_evaluate(config, str(tmp_path / "run"))
+  config = base_config()
+  config.method.name = "recurrent_ae"  # trains model "recurrent" only
+  with pytest.raises(ValueError, match="trains the model"):
+    train_and_evaluate(config, str(tmp_path / "run"))
+
+
+def test_the_readme_method_example_trains(tmp_path):
+  """README "Adding a method": its code registers a working method."""
+  readme = open(os.path.join(os.path.dirname(__file__), "..",
+                             "README.md")).read()
+  section = readme.split("## Adding a method", 1)[1]
+  code = section.split("```python", 1)[1].split("```", 1)[0]
+  try:
+    exec(compile(code, "README.md", "exec"), {})  # pylint: disable=exec-used
+    cls = METHODS["sparse_l2"]
+    assert issubclass(cls, base.GradientMethod)
+    config = tiny_config(**{"method.name": "sparse_l2",
+                            "method.sparsity_weight": 0.5})
+    results = train_and_evaluate(config, str(tmp_path))
+    assert np.isfinite(results["test"]["loss"])
+    # The penalty is in the objective: the code shrinks with its weight.
+    def code_norm(weight, workdir):
+      cfg = tiny_config(**{"method.name": "sparse_l2",
+                           "method.sparsity_weight": weight, "max_steps": 40})
+      train_and_evaluate(cfg, workdir)
+      _, method, state = load_run(workdir)
+      x = jnp.asarray(load_dataset(cfg.data).test.images[:64],
+                      jnp.float32) / 255.0
+      return float(jnp.mean(jnp.sum(method.encode(
+          state.params, state.batch_stats, x) ** 2, -1)))
+    assert code_norm(1.0, str(tmp_path / "a")) < 0.5 * code_norm(
+        0.0, str(tmp_path / "b"))
+  finally:
+    METHODS.pop("sparse_l2", None)

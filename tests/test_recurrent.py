@@ -195,8 +195,8 @@ def test_padding_changes_neither_code_nor_loss_nor_gradient(cell):
   batch_long = {"image": jnp.asarray(x_long), "length": lengths}
   key = jax.random.PRNGKey(1)
 
-  code_short = short.encode(params, batch_short["image"], lengths)
-  code_long = long.encode(params, batch_long["image"], lengths)
+  code_short = short.encode(params, {}, batch_short["image"], lengths)
+  code_long = long.encode(params, {}, batch_long["image"], lengths)
   np.testing.assert_allclose(code_long, code_short, rtol=1e-5, atol=1e-6)
   loss = lambda m: jax.jit(lambda p, b: m.loss_fn(p, b, key, {})[0])
   grad = lambda m: jax.jit(jax.grad(lambda p, b: m.loss_fn(p, b, key, {})[0]))
@@ -213,7 +213,7 @@ def test_padding_changes_neither_code_nor_loss_nor_gradient(cell):
     np.testing.assert_allclose(metrics_l[name], metrics_s[name], rtol=1e-5)
 
   # The same comparison without the masks differs: the test has teeth.
-  unmasked = long.encode(params, batch_long["image"], None)
+  unmasked = long.encode(params, {}, batch_long["image"], None)
   assert np.abs(unmasked - code_short).max() > 1e-3
   full = {"image": batch_long["image"]}  # no "length": every step counts
   assert abs(float(loss(long)(params, full)) - loss_s) > 1e-3
@@ -259,12 +259,12 @@ def test_images_are_read_row_by_row():
   images = jax.random.uniform(jax.random.PRNGKey(0), (2, 28, 28, 1))
   params = m.init_variables(jax.random.PRNGKey(1), images)["params"]
   assert params["encoder"]["lstm_0"]["ii"]["kernel"].shape == (28, 8)
-  code = m.encode(params, images)
+  code = m.encode(params, {}, images)
   assert code.shape == (2, 3)
   assert m.reconstruct(params, {}, images).shape == (2, 28, 28, 1)
   # Rows as a [B, 28, 28] sequence set give the same code.
   rows = make_method(c, (28, 28))
-  np.testing.assert_allclose(rows.encode(params, images[..., 0]), code,
+  np.testing.assert_allclose(rows.encode(params, {}, images[..., 0]), code,
                              rtol=1e-5, atol=1e-6)
   metrics = m.eval_metrics(params, {"image": images}, None, {})
   sq = jnp.sum(jnp.square(m.reconstruct(params, {}, images) - images),
@@ -286,7 +286,7 @@ def test_bad_configuration_and_inputs_are_clear_errors():
   m = _method(5, 2)
   params = m.init_variables(jax.random.PRNGKey(0), jnp.zeros((1, 5, 2)))
   with pytest.raises(ValueError, match=r"Expected inputs of shape"):
-    m.encode(params["params"], jnp.zeros((1, 6, 2)))
+    m.encode(params["params"], {}, jnp.zeros((1, 6, 2)))
 
 
 # -- AUROC --------------------------------------------------------------------

@@ -178,3 +178,36 @@ def test_cosine_learning_rate_decay():
   assert float(updates["w"]) == -0.5
   with pytest.raises(ValueError, match="decay_steps"):
     make_optimizer(tiny_config(**{"optimizer.decay_steps": -1}).optimizer)
+
+
+def _tensorboard_scalars(path):
+  """``{tag: [(step, value)]}`` from a TensorBoard event file (TFRecords)."""
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  scalars = {}
+  with open(path, "rb") as f:
+    while header := f.read(12):
+      (length,) = struct.unpack("<Q", header[:8])
+      event = event_pb2.Event.FromString(f.read(length))
+      f.read(4)
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append((event.step,
+                                                  value.simple_value))
+  return scalars
+
+
+def test_tensorboard_events_hold_the_metrics_rows(tmp_path):
+  pytest.importorskip("tensorboardX")
+  import glob  # pylint: disable=g-import-not-at-top
+  train_and_evaluate(tiny_config(), str(tmp_path / "on"))
+  (events,) = glob.glob(str(tmp_path / "on" / "events.out.tfevents.*"))
+  scalars = _tensorboard_scalars(events)
+  rows = [json.loads(line) for line in open(tmp_path / "on" /
+                                              "metrics.jsonl")]
+  train = [(r["step"], r["loss"]) for r in rows if r["split"] == "train"]
+  assert [s for s, _ in scalars["train/loss"]] == [s for s, _ in train]
+  np.testing.assert_allclose([v for _, v in scalars["train/loss"]],
+                             [v for _, v in train], rtol=1e-6)
+  assert "validation/loss" in scalars and "test/loss" in scalars
+  train_and_evaluate(tiny_config(tensorboard=False), str(tmp_path / "off"))
+  assert not glob.glob(str(tmp_path / "off" / "events.out.tfevents.*"))

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from aejax.data.sources import FASHION_MNIST_CLASSES, Split
+from aejax.data.sources import Split
 from aejax.methods import base
 from aejax.plotting import image_rows, latent_scatter, linear_path
 from aejax.plotting import codes_vs_prior, sequence_rows, slerp_path
@@ -55,14 +55,14 @@ def epoch_figures(method, params, batch_stats, step: int,
 
 
 def final_figures(method, params, batch_stats, split: Split, key: jax.Array,
-                  workdir: str) -> list[str]:
+                  workdir: str, class_names=None) -> list[str]:
   """Every figure of the table above that ``method`` can draw, on the test
-  ``split``; returns their paths."""
+  ``split`` (``class_names`` label the code scatters); returns their
+  paths."""
   config = method.config
   k_bin, k_noise, k_sample, k_prior = jax.random.split(key, 4)
   n = min(config.num_figure_images, len(split))
-  names = (FASHION_MNIST_CLASSES if config.data.name == "fashion_mnist"
-           else None)
+  names = list(class_names) if class_names else None
   is_image = split.lengths is None and len(method.image_shape) == 3
   x = jnp.asarray(split.images[:n], jnp.float32)
   if is_image:

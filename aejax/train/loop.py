@@ -308,7 +308,7 @@ def fit(method, state: TrainState, train: Split, validation: Split, *,
         max_nonfinite_steps: int = 100, eval_key: jax.Array,
         writers=(), progress_bar: bool = False, extra_hooks=(),
         start: float | None = None, desc: str = "train",
-        validate_first: bool = False):
+        validate_first: bool = False, validate_every: int = 0):
   """Trains ``method`` from ``state`` (or its checkpoint in ``workdir``).
 
   The shared core of every training path: resume from the latest
@@ -339,7 +339,7 @@ def fit(method, state: TrainState, train: Split, validation: Split, *,
   batches = TrainBatches(train, batch_size, seed, mesh, start_step=start_step)
   log = TrainLog(log_every)
   validation_hook = Validation(eval_fn, validation, eval_batch_size, mesh,
-                               eval_key, steps_per_epoch)
+                               eval_key, validate_every or steps_per_epoch)
   first_step = FirstStep(start)
   if validate_first and start_step == 0:  # the "before" of a curve
     for writer in writers:
@@ -491,8 +491,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         replicated(mesh))
 
   eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
-  writers = default_writers(workdir, tensorboard=config.get("tensorboard",
-                                                            True))
+  writers = default_writers(workdir, tensorboard=config.tensorboard)
   train_start = time.perf_counter()
   try:
     state, loop, parts = fit(
@@ -529,7 +528,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   paths += figures.final_figures(method, state.params, state.batch_stats,
                                  dataset.test,
                                  jax.random.fold_in(eval_key, 1 << 20),
-                                 workdir)
+                                 workdir, dataset.class_names)
   results["figures"] = [os.path.basename(p) for p in paths]
   results["config"] = config.to_dict()
   with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
