@@ -3,7 +3,9 @@
 frozen: only the head moves, the encoder (and its BatchNorm statistics) stay
 bit-identical and run in evaluation mode; fine_tuned: the pre-trained encoder
 moves too; scratch: never sees the pre-trained weights. Labelled subsets are
-reproducible draws from the training split only.
+reproducible draws from the training split only. Every classifier trains
+through the project's loop, in its own directory: an interrupted benchmark
+resumes where it stopped and ends with the same numbers.
 
 (Whether pre-training beats scratch is measured on Fashion-MNIST in
 BENCHMARKS.md; on the tiny digits runs these tests can afford, a 4-d code
@@ -13,6 +15,7 @@ trained for a few steps does not show it reliably, so no test claims it.)
 import hashlib
 import json
 import os
+import shutil
 import types
 
 import jax
@@ -20,8 +23,13 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
+from aejax.data.pipeline import make_mesh
 from aejax.data.sources import Split, load_dataset
+from aejax.eval import encoder_classifier as ec
 from aejax.eval import few_labels as fl
+from aejax.eval import supervised
+from aejax.methods.base import CapabilityError
+from aejax.train.checkpoint import CheckpointError
 from aejax.train.loop import load_run, train_and_evaluate
 
 
@@ -48,19 +56,22 @@ def mlp_runs(tmp_path_factory):
 def _setup(workdir, n=20, draw=0):
   config, method, pretrained = load_run(workdir)
   data = load_dataset(config.data)
-  classifier = fl.build_classifier(method, len(data.class_names))
+  classifier = ec.build_classifier(method, len(data.class_names))
   idx = fl.draw_labelled_subset(data.train.labels, n, 10, seed=0, draw=draw)
   subset = Split(data.train.images[idx], data.train.labels[idx])
-  fresh = fl.init_variables(classifier, jax.random.PRNGKey(0),
+  fresh = ec.init_variables(classifier, jax.random.PRNGKey(0),
                             data.image_shape)
   return data, classifier, pretrained, subset, fresh
 
 
-def _train(classifier, variables, variant, subset, steps=5, key=1):
-  order = fl.batch_indices(len(subset), 10, steps, np.random.default_rng(0))
+def _train(workdir, classifier, variables, variant, subset, steps=5, key=1):
+  """``steps`` steps of ``variant`` through the loop in a new ``workdir``."""
+  validation = load_dataset(tiny_config().data).validation
   state, _ = fl.train_variant(classifier, variables, variant, subset,
-                              steps=steps, learning_rate=1e-2,
-                              key=jax.random.PRNGKey(key), order=order)
+                              validation, workdir=str(workdir), steps=steps,
+                              batch_size=10, learning_rate=1e-2,
+                              key=jax.random.PRNGKey(key), seed=0,
+                              mesh=make_mesh(1))
   return state
 
 
@@ -81,7 +92,7 @@ def _all_differ(a, b) -> bool:
 
 def test_the_classifier_reuses_the_runs_encoder_exactly(conv_run):
   data, classifier, pretrained, _, fresh = _setup(conv_run)
-  variables = fl.with_pretrained_encoder(fresh, pretrained.params,
+  variables = ec.with_pretrained_encoder(fresh, pretrained.params,
                                          pretrained.batch_stats)
   assert _identical(variables["params"]["encoder"],
                     pretrained.params["encoder"])
@@ -101,55 +112,64 @@ def test_the_classifier_reuses_the_runs_encoder_exactly(conv_run):
       rtol=1e-5, atol=1e-5)
 
 
-def test_frozen_trains_the_head_only_and_keeps_batchnorm_statistics(conv_run):
-  _, classifier, pretrained, subset, fresh = _setup(conv_run)
-  start = fl.with_pretrained_encoder(fresh, pretrained.params,
+def test_frozen_trains_the_head_only_and_keeps_batchnorm_statistics(
+    conv_run, tmp_path):
+  data, classifier, pretrained, subset, fresh = _setup(conv_run)
+  start = ec.with_pretrained_encoder(fresh, pretrained.params,
                                      pretrained.batch_stats)
-  state = _train(classifier, start, "frozen", subset)
+  state = _train(tmp_path, classifier, start, "frozen", subset)
   assert int(state.step) == 5
   assert _identical(state.params["encoder"], pretrained.params["encoder"])
   assert _identical(state.batch_stats, start["batch_stats"])
   assert _all_differ(state.params["head"], start["params"]["head"])
-  # The optimizer holds state for the head only.
-  assert len(_leaves(state.opt_state)) < len(
-      _leaves(fl.create_state(start, "fine_tuned", 1e-2,
-                              jax.random.PRNGKey(0)).opt_state))
+  # The optimizer holds (Adam) state for the head only.
+  frozen, tuned = (ec.variant_method(classifier, v, data.image_shape, 1e-2)
+                   .optimizer().init(start["params"])
+                   for v in ("frozen", "fine_tuned"))
+  head = len(_leaves(start["params"]["head"]))
+  assert len(_leaves(frozen)) == 2 * head + 1  # μ, ν of the head; count
+  assert len(_leaves(tuned)) == 2 * len(_leaves(start["params"])) + 1
 
 
-def test_fine_tuned_trains_the_encoder_and_its_batchnorm_statistics(conv_run):
+def test_fine_tuned_trains_the_encoder_and_its_batchnorm_statistics(
+    conv_run, tmp_path):
   _, classifier, pretrained, subset, fresh = _setup(conv_run)
-  start = fl.with_pretrained_encoder(fresh, pretrained.params,
+  start = ec.with_pretrained_encoder(fresh, pretrained.params,
                                      pretrained.batch_stats)
-  state = _train(classifier, start, "fine_tuned", subset)
+  state = _train(tmp_path, classifier, start, "fine_tuned", subset)
   assert _all_differ(state.params["encoder"], pretrained.params["encoder"])
   assert _all_differ(state.batch_stats["encoder"],
                      pretrained.batch_stats["encoder"])
   assert _all_differ(state.params["head"], start["params"]["head"])
 
 
-def test_dropout_is_on_when_the_encoder_trains_and_off_when_frozen(mlp_runs):
+def test_dropout_is_on_when_the_encoder_trains_and_off_when_frozen(
+    mlp_runs, tmp_path):
   _, classifier, pretrained, subset, fresh = _setup(mlp_runs[0])
-  start = fl.with_pretrained_encoder(fresh, pretrained.params,
+  start = ec.with_pretrained_encoder(fresh, pretrained.params,
                                      pretrained.batch_stats)
+  train = lambda variant, k, name: _train(
+      tmp_path / name, classifier, start, variant, subset, key=k).params
   # The step key only feeds dropout: it matters iff dropout is active.
-  frozen = [_train(classifier, start, "frozen", subset, key=k).params
-            for k in (1, 2)]
+  frozen = [train("frozen", k, f"frozen{k}") for k in (1, 2)]
   assert _identical(*frozen)
-  tuned = [_train(classifier, start, "fine_tuned", subset, key=k).params
-           for k in (1, 2)]
+  tuned = [train("fine_tuned", k, f"tuned{k}") for k in (1, 2)]
   assert not _identical(*tuned)
-  assert _identical(_train(classifier, start, "fine_tuned", subset,
-                           key=1).params, tuned[0])  # keyed: reproducible
+  assert _identical(train("fine_tuned", 1, "again"),
+                    tuned[0])  # keyed: reproducible
 
 
 def test_accuracy_is_evaluation_mode(conv_run):
   """BatchNorm running statistics at evaluation: the batch size is moot."""
   data, classifier, pretrained, _, fresh = _setup(conv_run)
-  v = fl.with_pretrained_encoder(fresh, pretrained.params,
+  v = ec.with_pretrained_encoder(fresh, pretrained.params,
                                  pretrained.batch_stats)
-  args = (classifier, v["params"], v["batch_stats"], data.test)
-  assert fl.accuracy(*args, batch_size=7) == fl.accuracy(*args,
-                                                         batch_size=1000)
+  method = ec.variant_method(classifier, "fine_tuned", data.image_shape, 1e-3)
+  mesh = make_mesh(1)
+  state = supervised.initial_state(method, v, jax.random.PRNGKey(0), mesh)
+  accuracy = lambda batch_size: supervised.evaluate_classifier(
+      method, state, data.test, batch_size, mesh)["accuracy"]
+  assert accuracy(7) == accuracy(1000)
 
 
 def test_scratch_never_reads_the_pretrained_weights(mlp_runs,
@@ -211,8 +231,8 @@ def test_bad_inputs_are_refused_clearly(mlp_runs, tmp_path):
                            steps=1)
   with pytest.raises(ValueError, match="draws must be positive"):
     fl.few_label_benchmark(mlp_runs[0], [20], 0, steps=1)
-  with pytest.raises(ValueError, match="no encoder"):
-    fl.build_classifier(types.SimpleNamespace(name="dcgan", model=None), 10)
+  with pytest.raises(CapabilityError, match="TrainableEncoder"):
+    ec.build_classifier(types.SimpleNamespace(name="dcgan", model=None), 10)
   labels = np.repeat(np.arange(10), [1] + [20] * 9)
   with pytest.raises(ValueError, match="Class 0 has 1 training examples"):
     fl.draw_labelled_subset(labels, 20, 10, seed=0, draw=0)
@@ -241,3 +261,33 @@ def test_cli_writes_results_and_figure(mlp_runs, tmp_path, capsys):
               for d in range(2)]
     assert result["summary"][n]["fine_tuned"]["minus_scratch"][
         "mean"] == pytest.approx(np.mean(paired))
+
+
+def test_an_interrupted_benchmark_resumes_with_the_same_numbers(
+    mlp_runs, tmp_path, capsys):
+  """Kill one run after its step-4 checkpoint: the next call skips the
+  finished runs, trains that one from step 4 and gives the same rows."""
+  out = str(tmp_path / "out")
+  bench = lambda **kw: fl.few_label_benchmark(
+      mlp_runs[0], [20], 1, ["frozen", "fine_tuned"], steps=6, batch_size=10,
+      eval_every=2, checkpoint_every=2, output_dir=out, **kw)
+  first = bench()
+  run = fl.run_dir(out, 20, "fine_tuned", 0)
+  assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["2", "4",
+                                                                 "6"]
+  # What a kill between the checkpoints of steps 4 and 6 leaves behind.
+  shutil.rmtree(os.path.join(run, "checkpoints", "6"))
+  for name in (fl.ROW_FILE, supervised.LAST_STEP_FILE):
+    os.remove(os.path.join(run, name))
+  capsys.readouterr()
+  again = bench()
+  printed = capsys.readouterr().out
+  assert "frozen     test" in printed and "done before" in printed
+  assert "resumed: 2 steps" in printed
+  strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"}
+                        for r in rows]
+  assert strip(again["runs"]) == strip(first["runs"])
+  assert [p[0] for p in again["runs"][1]["validation_curve"]] == [2, 4, 6]
+  # Other settings in the same directory are refused, not mixed in.
+  with pytest.raises(CheckpointError, match="learning_rate"):
+    bench(learning_rate=1e-2)

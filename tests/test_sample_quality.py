@@ -12,6 +12,7 @@ from conftest import tiny_config
 
 from aejax.eval import frechet, two_sample
 from aejax.eval.classifier import load_classifier, train_classifier
+from aejax.train.checkpoint import CheckpointError
 from aejax.train.loop import train_and_evaluate
 
 
@@ -124,7 +125,7 @@ def test_moment_matching_gives_the_reference_mean_and_covariance():
 def digits_classifier(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("classifier"))
   meta = train_classifier(workdir, tiny_config().data, epochs=3,
-                          batch_size=32, seed=0)
+                          batch_size=32, seed=0, num_devices=1)
   return workdir, meta
 
 
@@ -143,17 +144,28 @@ def test_classifier_trains_saves_and_reloads(digits_classifier):
     reloaded.features(np.zeros((2, 28, 28, 1), np.uint8))
   with pytest.raises(FileNotFoundError, match="train the classifier"):
     load_classifier(os.path.join(workdir, "nothing"))
+  old = os.path.join(workdir, "old")  # a directory of the npz format
+  os.makedirs(old)
+  np.savez(os.path.join(old, "classifier.npz"), x=np.zeros(1))
+  with pytest.raises(CheckpointError, match="old format"):
+    load_classifier(old)
 
 
-def test_classifier_is_reproducible(digits_classifier, tmp_path):
+def test_classifier_is_reproducible_and_resumes(digits_classifier, tmp_path):
+  """Stopped after 50 steps (at a checkpoint) and run again: the same
+  classifier as one unbroken training."""
   workdir, meta = digits_classifier
+  train_classifier(str(tmp_path), tiny_config().data, epochs=3,
+                   batch_size=32, seed=0, num_devices=1, max_steps=50)
   again = train_classifier(str(tmp_path), tiny_config().data, epochs=3,
-                           batch_size=32, seed=0)
+                           batch_size=32, seed=0, num_devices=1)
+  assert again["trained_steps_this_run"] == meta["steps"] - 50
   assert again["test_accuracy"] == meta["test_accuracy"]
-  a = np.load(os.path.join(workdir, "classifier.npz"))
-  b = np.load(os.path.join(tmp_path, "classifier.npz"))
-  for k in a.files:
-    np.testing.assert_array_equal(a[k], b[k])
+  assert again["final_train_loss"] == meta["final_train_loss"]
+  a = load_classifier(workdir).params
+  b = load_classifier(str(tmp_path)).params
+  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+    np.testing.assert_array_equal(x, y)
 
 
 @pytest.mark.parametrize("overrides", [

@@ -9,10 +9,16 @@ Dense(10). Trained with Adam(1e-3), batch 128, cross-entropy, on the
 55 000-image training split (the project's 5 000 validation images held
 out, ``data.split_seed = 0``), images in [0, 1], no augmentation; every
 random choice (initialisation, batch order) comes from ``--seed`` (0), so
-the same command gives the same classifier. Writes to the work directory
-``classifier.npz`` (the parameters, flattened with "/"-joined names) and
+the same command gives the same classifier. It is a
+:class:`~aejax.eval.supervised.SoftmaxClassifier` trained through the
+project's loop (:func:`aejax.eval.supervised.fit_classifier`): compiled
+sharded steps, epoch ``e`` shuffled by ``numpy.random.default_rng([seed,
+e])``, validated after every epoch. The work directory holds its Orbax
+checkpoints (``checkpoints/``; the same command run again resumes an
+interrupted training), ``metrics.jsonl`` and, once trained,
 ``classifier.json`` (architecture, data, seed, validation and test
-accuracy).
+accuracy); :func:`load_classifier` reads it back. (Directories written by
+earlier versions, with a ``classifier.npz``, are refused: train again.)
 
 The Fréchet distance of Heusel et al. (2017) uses Inception-v3 features; an
 ImageNet network is neither available offline nor meaningful on 28x28 grey
@@ -31,17 +37,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import traverse_util
 
-PARAMS_FILE = "classifier.npz"
+from aejax.eval.supervised import (SoftmaxClassifier, classifier_mesh,
+                                   fit_classifier, initial_state)
+from aejax.train.checkpoint import Checkpointer, CheckpointError, abstract_like
+
 META_FILE = "classifier.json"
+OLD_PARAMS_FILE = "classifier.npz"  # the format before Orbax checkpoints
+EVAL_BATCH_SIZE = 1000
 
 
 class Classifier(nn.Module):
@@ -62,8 +70,10 @@ class Classifier(nn.Module):
     h = nn.max_pool(nn.relu(self.conv2(h)), (2, 2), (2, 2))
     return nn.relu(self.hidden(h.reshape(h.shape[0], -1)))
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    """Class logits [B, num_classes]."""
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    """Class logits [B, num_classes] (no dropout or BatchNorm: ``train``
+    changes nothing)."""
+    del train
     return self.head(self.features(x))
 
 
@@ -114,10 +124,29 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
   return x.astype(np.float32)
 
 
+def classifier_method(meta: dict) -> SoftmaxClassifier:
+  """The method that trains (and rebuilds) the classifier of ``meta``."""
+  return SoftmaxClassifier(Classifier(meta["num_classes"],
+                                      meta["feature_dim"]),
+                           meta["image_shape"], meta["learning_rate"],
+                           train_mode=False)
+
+
+def _initial_state(method: SoftmaxClassifier, seed: int, mesh=None):
+  """Parameters from ``PRNGKey(seed)``; the step key (unused: the network
+  draws nothing) from its own stream."""
+  key = jax.random.PRNGKey(seed)
+  images = jnp.zeros((1,) + method.image_shape, jnp.float32)
+  return initial_state(method, method.init_variables(key, images),
+                       jax.random.fold_in(key, 1), mesh)
+
+
 def train_classifier(workdir: str, data_config=None, epochs: int = 5,
                      batch_size: int = 128, learning_rate: float = 1e-3,
-                     seed: int = 0, max_steps: int = 0) -> dict:
-  """Trains the classifier and saves it in ``workdir``; returns its metadata.
+                     seed: int = 0, max_steps: int = 0, num_devices: int = 0,
+                     progress_bar: bool = False) -> dict:
+  """Trains the classifier in ``workdir`` (resuming it there) and returns
+  its metadata (also written to ``classifier.json``).
 
   Args:
     workdir: output directory.
@@ -128,79 +157,80 @@ def train_classifier(workdir: str, data_config=None, epochs: int = 5,
     learning_rate: Adam's learning rate.
     seed: initialisation and batch-order seed.
     max_steps: stop after this many steps (0: no limit), for tests.
+    num_devices: devices of the data mesh (0: the most that split the batch
+      sizes evenly).
+    progress_bar: show the loop's progress bar.
   """
   from aejax.config import base_config  # pylint: disable=g-import-not-at-top
   from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
   data_config = data_config or base_config().data
   dataset = load_dataset(data_config)
-  num_classes = len(dataset.class_names)
-  module = Classifier(num_classes)
-  key = jax.random.PRNGKey(seed)
-  params = module.init(key, jnp.zeros((1,) + dataset.image_shape))["params"]
-  tx = optax.adam(learning_rate)
-  opt_state = tx.init(params)
-
-  @jax.jit
-  def step(params, opt_state, x, y):
-    def loss_fn(p):
-      logits = module.apply({"params": p}, x)
-      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    loss, grads = jax.value_and_grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  train = dataset.train
-  steps_per_epoch = len(train) // batch_size
-  start = time.perf_counter()
-  done = 0
-  for epoch in range(epochs):
-    order = np.random.default_rng([seed, epoch]).permutation(len(train))
-    for i in range(steps_per_epoch):
-      rows = order[i * batch_size:(i + 1) * batch_size]
-      params, opt_state, loss = step(
-          params, opt_state, jnp.asarray(_to_unit(train.images[rows])),
-          jnp.asarray(train.labels[rows]))
-      done += 1
-      if max_steps and done >= max_steps:
-        break
-    if max_steps and done >= max_steps:
-      break
-  train_seconds = time.perf_counter() - start
-  meta = {"num_classes": num_classes, "feature_dim": module.feature_dim,
+  meta = {"num_classes": len(dataset.class_names),
+          "feature_dim": Classifier.feature_dim,
           "image_shape": list(dataset.image_shape), "data": dataset.name,
-          "seed": seed, "epochs": epochs, "steps": done,
-          "batch_size": batch_size, "learning_rate": learning_rate,
-          "train_seconds": round(train_seconds, 1),
-          "final_train_loss": float(loss)}
-  trained = TrainedClassifier(params, meta)
-  for name, split in (("validation", dataset.validation),
-                      ("test", dataset.test)):
-    meta[f"{name}_accuracy"] = float(np.mean(
-        trained.predict(split.images) == split.labels))
-  save_classifier(workdir, params, meta)
+          "seed": seed, "batch_size": batch_size,
+          "learning_rate": learning_rate}
+  method = classifier_method(meta)
+  mesh = classifier_mesh(batch_size, EVAL_BATCH_SIZE, num_devices)
+  steps_per_epoch = len(dataset.train) // batch_size
+  steps = epochs * steps_per_epoch
+  if max_steps:
+    steps = min(steps, max_steps)
+  _, report = fit_classifier(
+      method, _initial_state(method, seed, mesh), dataset.train,
+      dataset.validation, workdir=workdir, steps=steps,
+      batch_size=batch_size, seed=seed, mesh=mesh, test=dataset.test,
+      eval_every=steps_per_epoch, eval_batch_size=EVAL_BATCH_SIZE,
+      log_every=steps_per_epoch, checkpoint_every=steps_per_epoch,
+      progress_bar=progress_bar, desc="classifier", spec=meta)
+  meta.update(epochs=epochs, steps=steps,
+              train_seconds=round(report["train_seconds"], 1),
+              trained_steps_this_run=report["trained_steps"],
+              final_train_loss=report["final_train_loss"],
+              validation_accuracy=report["validation_accuracy"],
+              test_accuracy=report["test_accuracy"],
+              format="orbax")
+  with open(os.path.join(workdir, META_FILE), "w") as f:
+    json.dump(meta, f, indent=2)
   return meta
 
 
-def save_classifier(workdir: str, params, meta: dict) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
-  np.savez(os.path.join(workdir, PARAMS_FILE), **flat)
-  with open(os.path.join(workdir, META_FILE), "w") as f:
-    json.dump(meta, f, indent=2)
-
-
 def load_classifier(workdir: str) -> TrainedClassifier:
-  """The classifier saved in ``workdir`` by :func:`train_classifier`."""
-  path = os.path.join(workdir, PARAMS_FILE)
-  if not os.path.exists(path):
-    raise FileNotFoundError(
-        f"No {PARAMS_FILE} in {workdir!r}: train the classifier first with "
-        f"`python -m aejax.eval.classifier --workdir={workdir}`.")
-  with np.load(path) as f:
-    flat = {k: jnp.asarray(f[k]) for k in f.files}
-  with open(os.path.join(workdir, META_FILE)) as f:
-    meta = json.load(f)
-  return TrainedClassifier(traverse_util.unflatten_dict(flat, sep="/"), meta)
+  """The classifier trained in ``workdir`` by :func:`train_classifier`
+  (its latest checkpoint), on the default device."""
+  command = f"`python -m aejax.eval.classifier --workdir={workdir}`"
+  meta_path = os.path.join(workdir, META_FILE)
+  checkpointer = (Checkpointer(workdir, asynchronous=False)
+                  if os.path.isdir(os.path.join(workdir, "checkpoints"))
+                  else None)
+  try:
+    done = (os.path.exists(meta_path) and checkpointer is not None and
+            checkpointer.latest_step() is not None)
+    if not done:
+      if os.path.exists(os.path.join(workdir, OLD_PARAMS_FILE)):
+        raise CheckpointError(
+            f"{workdir!r} holds a classifier in the old format "
+            f"({OLD_PARAMS_FILE}), which this version no longer reads "
+            "(classifiers are now Orbax checkpoints of the training loop). "
+            f"Train it again with {command}; Fréchet distances are "
+            "comparable only between runs scored with the same classifier.")
+      if checkpointer is not None and checkpointer.latest_step() is not None:
+        raise FileNotFoundError(
+            f"The classifier in {workdir!r} has not finished training: run "
+            f"{command} again to resume it.")
+      raise FileNotFoundError(
+          f"No trained classifier in {workdir!r}: train the classifier first "
+          f"with {command}.")
+    with open(meta_path) as f:
+      meta = json.load(f)
+    method = classifier_method(meta)
+    abstract = jax.eval_shape(lambda: _initial_state(method, meta["seed"]))
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    state, _ = checkpointer.restore(abstract_like(abstract, device))
+  finally:
+    if checkpointer is not None:
+      checkpointer.close()
+  return TrainedClassifier(state.params, meta)
 
 
 def main(argv=None) -> None:
@@ -208,9 +238,15 @@ def main(argv=None) -> None:
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--epochs", type=int, default=5)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--num_devices", type=int, default=0,
+                      help="devices of the data mesh (0: the most that "
+                      "split the batches)")
+  parser.add_argument("--progress_bar", action="store_true")
   args = parser.parse_args(argv)
   print(json.dumps(train_classifier(args.workdir, epochs=args.epochs,
-                                    seed=args.seed)))
+                                    seed=args.seed,
+                                    num_devices=args.num_devices,
+                                    progress_bar=args.progress_bar)))
 
 
 if __name__ == "__main__":

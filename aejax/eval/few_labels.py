@@ -21,27 +21,41 @@ labelled data; with very few labels, freeze the reused layers". Here:
   classes; ``--sampling=uniform`` draws ``n`` images uniformly without
   replacement). The validation split is held out of the training split by
   the data loader, so no subset can contain a validation image;
-* three **variants**, with identical initial head, hyper-parameters, number
-  of steps, batch order and step keys:
+* three **variants** (:mod:`aejax.eval.encoder_classifier`), with
+  identical initial head, hyper-parameters, number of steps, batch order and
+  step keys:
 
   - ``frozen``: the pre-trained encoder is a fixed feature extractor (run in
     evaluation mode: BatchNorm uses its running statistics, no dropout); only
-    the head is trained;
+    the head is trained (``optax.set_to_zero`` on the encoder);
   - ``fine_tuned``: the pre-trained encoder and the head are trained together
     (training mode: BatchNorm batch statistics, dropout on);
   - ``scratch``: the same classifier with a freshly initialised encoder,
     trained like ``fine_tuned`` — the no-pre-training baseline;
 
 * **protocol**: Adam (``--learning_rate``, constant), softmax cross-entropy,
-  batch ``min(--batch_size, n)`` from per-epoch shuffles of the subset, a
-  fixed number of steps (``--steps``, 2 000) for every variant and subset
-  size. No early stopping, and nothing is chosen per run; validation accuracy
-  is reported beside test accuracy. The default of 2 000 steps was set from
-  the validation curves of draw 0 on the deep autoencoder
-  (``--eval_every=250``): fine-tuned and scratch classifiers plateau within
-  250 steps and stay flat to 2 000 (±0.002), while the frozen encoder's
-  linear head is still creeping up (+0.003 over the last 500 steps at 100
-  labels), so more steps favour the frozen variant, if anything.
+  batch ``min(--batch_size, n)``, a fixed number of steps (``--steps``,
+  2 000) for every variant and subset size. No early stopping, and nothing
+  is chosen per run; validation accuracy is reported beside test accuracy.
+  The default of 2 000 steps was set from the validation curves of draw 0 on
+  the deep autoencoder (``--eval_every=250``): fine-tuned and scratch
+  classifiers plateau within 250 steps and stay flat to 2 000 (±0.002),
+  while the frozen encoder's linear head is still creeping up (+0.003 over
+  the last 500 steps at 100 labels), so more steps favour the frozen
+  variant, if anything. (Those figures predate the batch order below; the
+  protocol is otherwise the same.)
+* **training**: every classifier trains through the project's training loop
+  (:func:`aejax.eval.supervised.fit_classifier`, i.e.
+  :func:`aejax.train.loop.fit`): compiled sharded steps, the loop's batch
+  order — epoch ``e`` of the subset is shuffled by
+  ``numpy.random.default_rng([order_seed, e])`` with ``order_seed`` drawn
+  from ``[seed, n, draw]`` (:func:`order_seed`), the same for the three
+  variants — validation every ``--eval_every`` steps (and at the end),
+  Orbax checkpoints every ``--checkpoint_every`` steps. Each (n, variant,
+  draw) run has its own directory ``few_label_runs/n<n>_draw<d>_<variant>``
+  in the output directory (checkpoints, ``metrics.jsonl``, its result in
+  ``row.json``): the same command run again skips the finished runs and
+  resumes the interrupted one where it stopped, with the same result.
 
 Writes ``few_labels.json`` (protocol, every (n, variant, draw) result, and
 mean ± sample standard deviation over draws per (n, variant)) and
@@ -62,272 +76,27 @@ References:
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
-import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import struct
 
-from aejax.data.sources import Dataset, Split
-from aejax.methods.base import TrainableEncoder, require
+from aejax.data.types import Dataset, Split
+from aejax.eval.encoder_classifier import (VARIANTS, EncoderClassifier,
+                                           build_classifier, init_variables,
+                                           variant_method,
+                                           with_pretrained_encoder)
+from aejax.eval.supervised import (check_spec, classifier_mesh,
+                                   fit_classifier, initial_state)
 
-VARIANTS = ("frozen", "fine_tuned", "scratch")
-# Which top-level parameter collections each variant trains, and whether the
-# encoder runs in training mode (BatchNorm batch statistics, dropout).
-_TRAINABLE = {"frozen": ("head",), "fine_tuned": ("encoder", "head"),
-              "scratch": ("encoder", "head")}
-_TRAIN_ENCODER = {"frozen": False, "fine_tuned": True, "scratch": True}
 SAMPLINGS = ("balanced", "uniform")
 RESULTS_FILE = "few_labels.json"
 FIGURE_FILE = "few_labels.png"
-
-
-# -- the classifier ------------------------------------------------------------
-
-
-class SoftmaxHead(nn.Module):
-  """Class logits from a code: ``Dense(num_classes)``, or with ``hidden > 0``
-  ``Dense(hidden) - ReLU - Dense(num_classes)``."""
-  num_classes: int = 10
-  hidden: int = 0
-
-  @nn.compact
-  def __call__(self, code: jax.Array) -> jax.Array:
-    h = code
-    if self.hidden:
-      h = nn.relu(nn.Dense(self.hidden)(h))
-    return nn.Dense(self.num_classes)(h)
-
-
-class EncoderClassifier(nn.Module):
-  """A pre-trainable encoder followed by a softmax head.
-
-  Parameters: ``{"encoder": ..., "head": ...}``; ``params["encoder"]`` has
-  exactly the structure of an autoencoder run's ``params["encoder"]`` (and
-  ``batch_stats["encoder"]`` of its BatchNorm statistics).
-
-  Attributes:
-    encoder: the autoencoder's encoder module (e.g. ``MLPEncoder``).
-    code_fn: maps the encoder's output to the code the head reads.
-    num_classes: number of classes.
-    head_hidden: width of the head's hidden layer (0: none).
-  """
-  encoder: nn.Module
-  code_fn: Callable[[jax.Array], jax.Array]
-  num_classes: int = 10
-  head_hidden: int = 0
-
-  def setup(self):
-    self.head = SoftmaxHead(self.num_classes, self.head_hidden)
-
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    return self.head(self.code_fn(self.encoder(x, train)))
-
-
-def code_function(method) -> Callable[[jax.Array], jax.Array]:
-  """The map from the method's encoder output to its code: the code
-  activation of sparse / contractive methods, the mean μ for a VAE (whose
-  encoder outputs μ and log σ²), else identity."""
-  return require(method, TrainableEncoder).encoder_network()[1]
-
-
-def build_classifier(method, num_classes: int,
-                     head_hidden: int = 0) -> EncoderClassifier:
-  """The classifier that reuses ``method``'s encoder (see module docstring)."""
-  encoder, code_fn = require(method, TrainableEncoder).encoder_network()
-  if head_hidden < 0:
-    raise ValueError(f"head_hidden must be >= 0, got {head_hidden}.")
-  return EncoderClassifier(encoder.clone(parent=None), code_fn, num_classes,
-                           head_hidden)
-
-
-def init_variables(classifier: EncoderClassifier, key: jax.Array,
-                   image_shape: Sequence[int]) -> dict:
-  """Fresh ``{"params", "batch_stats"}`` of the classifier."""
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  variables = dict(jax.jit(lambda k: classifier.init(k, x, train=False))(key))
-  variables.setdefault("batch_stats", {})
-  return {"params": variables["params"],
-          "batch_stats": variables["batch_stats"]}
-
-
-def with_pretrained_encoder(variables: dict, pretrained_params,
-                            pretrained_batch_stats) -> dict:
-  """``variables`` with the encoder's parameters (and BatchNorm statistics)
-  replaced by the autoencoder's; the head is kept."""
-  params = dict(variables["params"])
-  if jax.tree_util.tree_structure(params["encoder"]) != (
-      jax.tree_util.tree_structure(pretrained_params["encoder"])):
-    raise ValueError("The pre-trained encoder's parameters do not match the "
-                     "classifier's encoder.")
-  params["encoder"] = pretrained_params["encoder"]
-  batch_stats = dict(variables["batch_stats"])
-  if "encoder" in batch_stats:
-    batch_stats["encoder"] = pretrained_batch_stats["encoder"]
-  return {"params": params, "batch_stats": batch_stats}
-
-
-# -- training ------------------------------------------------------------------
-
-
-class ClassifierState(struct.PyTreeNode):
-  """Parameters, BatchNorm statistics, the optimizer state of the trainable
-  part only, and the base key (step ``s`` uses ``fold_in(key, s)``)."""
-  step: jax.Array
-  params: Any
-  batch_stats: Any
-  opt_state: Any
-  key: jax.Array
-
-
-def _split_params(params: dict, variant: str) -> tuple[dict, dict]:
-  keys = _TRAINABLE[variant]
-  return ({k: v for k, v in params.items() if k in keys},
-          {k: v for k, v in params.items() if k not in keys})
-
-
-def _optimizer(learning_rate: float) -> optax.GradientTransformation:
-  return optax.adam(learning_rate)
-
-
-def create_state(variables: dict, variant: str, learning_rate: float,
-                 key: jax.Array) -> ClassifierState:
-  """The initial state of one variant: Adam's state covers only the
-  variant's trainable collections."""
-  trainable, _ = _split_params(variables["params"], variant)
-  tx = _optimizer(learning_rate)
-  return ClassifierState(step=jnp.zeros((), jnp.int32),
-                         params=variables["params"],
-                         batch_stats=variables["batch_stats"],
-                         opt_state=tx.init(trainable), key=key)
-
-
-@functools.lru_cache(maxsize=None)
-def make_train_step(classifier: EncoderClassifier, variant: str,
-                    learning_rate: float):
-  """The compiled training step of one variant (built once per arguments).
-
-  ``step(state, images uint8[B, ...], labels int32[B]) -> (state, metrics)``.
-  Only the variant's trainable collections are differentiated and updated;
-  the others are passed through untouched (bit-identical).
-  """
-  if variant not in VARIANTS:
-    raise ValueError(f"Unknown variant {variant!r}: choose from {VARIANTS}.")
-  train_encoder = _TRAIN_ENCODER[variant]
-  tx = _optimizer(learning_rate)
-
-  def loss_fn(trainable, frozen, batch_stats, x, y, key):
-    variables = {"params": {**frozen, **trainable},
-                 "batch_stats": batch_stats}
-    if train_encoder:
-      logits, updates = classifier.apply(
-          variables, x, train=True, rngs={"dropout": key},
-          mutable=["batch_stats"])
-      batch_stats = updates.get("batch_stats", batch_stats)
-    else:
-      logits = classifier.apply(variables, x, train=False)
-    per_example = optax.softmax_cross_entropy_with_integer_labels(logits, y)
-    loss = jnp.mean(per_example)
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == y)
-    return loss, (batch_stats, {"loss": loss, "accuracy": accuracy})
-
-  def step(state: ClassifierState, images: jax.Array, labels: jax.Array):
-    key = jax.random.fold_in(state.key, state.step)
-    x = images.astype(jnp.float32) / 255.0
-    trainable, frozen = _split_params(state.params, variant)
-    grads, (batch_stats, metrics) = jax.grad(loss_fn, has_aux=True)(
-        trainable, frozen, state.batch_stats, x, labels, key)
-    updates, opt_state = tx.update(grads, state.opt_state, trainable)
-    trainable = optax.apply_updates(trainable, updates)
-    return state.replace(step=state.step + 1,
-                         params={**frozen, **trainable},
-                         batch_stats=batch_stats,
-                         opt_state=opt_state), metrics
-
-  return jax.jit(step)
-
-
-def batch_indices(n: int, batch_size: int, steps: int,
-                  rng: np.random.Generator) -> np.ndarray:
-  """``[steps, batch_size]`` row indices from per-epoch shuffles of ``n``."""
-  per_epoch = n // batch_size
-  epochs = -(-steps // per_epoch)
-  rows = np.concatenate([rng.permutation(n)[:per_epoch * batch_size]
-                         for _ in range(epochs)])
-  return rows[:steps * batch_size].reshape(steps, batch_size)
-
-
-def train_variant(classifier: EncoderClassifier, variables: dict,
-                  variant: str, subset: Split, *, steps: int,
-                  learning_rate: float, key: jax.Array, order: np.ndarray,
-                  eval_every: int = 0, validation: Split | None = None
-                  ) -> tuple[ClassifierState, dict]:
-  """Trains one variant from ``variables`` on ``subset``.
-
-  Args:
-    classifier: the classifier module.
-    variables: initial ``{"params", "batch_stats"}`` (pre-trained encoder for
-      ``frozen`` / ``fine_tuned``, fresh for ``scratch``).
-    variant: one of :data:`VARIANTS`.
-    subset: the labelled training images.
-    steps: optimizer steps.
-    learning_rate: Adam's learning rate.
-    key: base key of the step keys (dropout).
-    order: ``[steps, batch_size]`` rows of ``subset`` per step.
-    eval_every: if > 0 (and ``validation`` is given), record the validation
-      accuracy every this many steps (a diagnostic; nothing is selected).
-    validation: the validation split.
-
-  Returns:
-    ``(final state, {"loss", "accuracy"} of the last step
-    [+ "validation_curve": [[step, accuracy], ...]])``.
-  """
-  state = create_state(variables, variant, learning_rate, key)
-  step = make_train_step(classifier, variant, learning_rate)
-  images = jnp.asarray(subset.images)
-  labels = jnp.asarray(subset.labels)
-  metrics, curve = None, []
-  for s in range(1, steps + 1):
-    rows = jnp.asarray(order[s - 1])
-    state, metrics = step(state, images[rows], labels[rows])
-    if eval_every > 0 and validation is not None and s % eval_every == 0:
-      curve.append([s, accuracy(classifier, state.params, state.batch_stats,
-                                validation)])
-  out = {k: float(v) for k, v in jax.device_get(metrics).items()}
-  if curve:
-    out["validation_curve"] = curve
-  return state, out
-
-
-def accuracy(classifier: EncoderClassifier, params, batch_stats,
-             split: Split, batch_size: int = 1000) -> float:
-  """Share of ``split`` classified correctly (evaluation mode)."""
-  predict = _predict_fn(classifier)
-  correct = 0
-  for i in range(0, len(split), batch_size):
-    x = split.images[i:i + batch_size]
-    n = len(x)
-    if n < batch_size:  # pad: one compiled shape
-      x = np.concatenate([x, np.zeros((batch_size - n,) + x.shape[1:],
-                                      x.dtype)])
-    pred = np.asarray(predict(params, batch_stats, jnp.asarray(x)))[:n]
-    correct += int(np.sum(pred == split.labels[i:i + n]))
-  return correct / len(split)
-
-
-@functools.lru_cache(maxsize=None)
-def _predict_fn(classifier: EncoderClassifier) -> Callable:
-  """Compiled ``(params, batch_stats, uint8 images) -> predicted classes``."""
-  return jax.jit(lambda p, bs, x: jnp.argmax(
-      classifier.apply({"params": p, "batch_stats": bs},
-                       x.astype(jnp.float32) / 255.0, train=False), -1))
+RUNS_DIR = "few_label_runs"  # one directory per (n, variant, draw) run
+ROW_FILE = "row.json"        # a finished run's result
 
 
 # -- labelled subsets ----------------------------------------------------------
@@ -381,14 +150,76 @@ def _check_positive(**values) -> None:
       raise ValueError(f"{name} must be positive, got {value}.")
 
 
+def order_seed(seed: int, n: int, draw: int) -> int:
+  """The batch-order seed of the runs on subset ``(n, draw)`` (the loop
+  shuffles epoch ``e`` with ``numpy.random.default_rng([order_seed, e])``)."""
+  return int(np.random.SeedSequence([seed, n, draw, 1]).generate_state(1)[0])
+
+
+def run_dir(output_dir: str, n: int, variant: str, draw: int) -> str:
+  """The work directory of one (n, variant, draw) run."""
+  return os.path.join(output_dir, RUNS_DIR, f"n{n}_draw{draw}_{variant}")
+
+
+def train_variant(classifier: EncoderClassifier, variables: dict,
+                  variant: str, subset: Split, validation: Split, *,
+                  workdir: str, steps: int, batch_size: int,
+                  learning_rate: float, key: jax.Array, seed: int, mesh,
+                  test: Split | None = None, eval_every: int = 0,
+                  eval_batch_size: int = 1000, checkpoint_every: int = 500,
+                  progress_bar: bool = False, spec: dict | None = None):
+  """Trains one variant from ``variables`` on ``subset`` in ``workdir``
+  (resuming the run there, if any).
+
+  Args:
+    classifier: the classifier module.
+    variables: initial ``{"params", "batch_stats"}`` (pre-trained encoder for
+      ``frozen`` / ``fine_tuned``, fresh for ``scratch``).
+    variant: one of :data:`VARIANTS`.
+    subset: the labelled training images.
+    validation: the validation split.
+    workdir: the run's directory.
+    steps: optimizer steps.
+    batch_size: examples per step.
+    learning_rate: Adam's learning rate.
+    key: base key of the step keys (dropout).
+    seed: the batch-order seed (:func:`order_seed`).
+    mesh: the device mesh.
+    test: the test split, evaluated at the end if given.
+    eval_every: if > 0, validate every this many steps (a diagnostic;
+      nothing is selected); the validation accuracy is measured at the end
+      anyway.
+    eval_batch_size: examples per evaluation batch.
+    checkpoint_every: checkpoint period in steps.
+    progress_bar: show the loop's progress bar.
+    spec: settings the run must keep when resumed.
+
+  Returns:
+    ``(final state, report)`` of :func:`aejax.eval.supervised.fit_classifier`.
+  """
+  method = variant_method(classifier, variant, subset.images.shape[1:],
+                          learning_rate)
+  state = initial_state(method, variables, key, mesh)
+  return fit_classifier(
+      method, state, subset, validation, workdir=workdir, steps=steps,
+      batch_size=batch_size, seed=seed, mesh=mesh, test=test,
+      eval_every=eval_every, eval_batch_size=eval_batch_size,
+      checkpoint_every=checkpoint_every, progress_bar=progress_bar,
+      desc=f"{variant} {os.path.basename(workdir)}", spec=spec)
+
+
 def few_label_benchmark(workdir: str, labels: Sequence[int] = (100, 1000),
                         draws: int = 3,
                         variants: Sequence[str] = VARIANTS, *,
                         steps: int = 2000, batch_size: int = 100,
                         learning_rate: float = 1e-3, head_hidden: int = 0,
                         sampling: str = "balanced", seed: int = 0,
-                        eval_every: int = 0, output_dir: str | None = None,
+                        eval_every: int = 0, checkpoint_every: int = 500,
+                        eval_batch_size: int = 1000,
+                        num_devices: int | None = None,
+                        output_dir: str | None = None,
                         dataset: Dataset | None = None,
+                        progress_bar: bool = False,
                         verbose: bool = True) -> dict:
   """Runs the few-label comparison on a pre-trained autoencoder run.
 
@@ -407,9 +238,14 @@ def few_label_benchmark(workdir: str, labels: Sequence[int] = (100, 1000),
     seed: base seed of subsets, initialisation, batch order and step keys.
     eval_every: record validation accuracy every this many steps (0: only
       at the end); a diagnostic, used for no choice.
-    output_dir: where to write the JSON and the figure (default:
-      ``workdir``).
+    checkpoint_every: checkpoint each run every this many steps.
+    eval_batch_size: examples per evaluation batch.
+    num_devices: devices of the data mesh (0: the most that split the batch
+      sizes evenly; ``None``: the pre-training run's ``num_devices``).
+    output_dir: where to write the JSON, the figure and the runs' directories
+      (default: ``workdir``).
     dataset: the data (default: ``load_dataset`` of the run's config).
+    progress_bar: show each run's progress bar.
     verbose: print one line per trained classifier.
 
   Returns:
@@ -420,7 +256,11 @@ def few_label_benchmark(workdir: str, labels: Sequence[int] = (100, 1000),
   labels = [int(n) for n in labels]
   variants = list(variants)
   _check_positive(draws=draws, steps=steps, batch_size=batch_size,
-                  learning_rate=learning_rate)
+                  learning_rate=learning_rate,
+                  checkpoint_every=checkpoint_every,
+                  eval_batch_size=eval_batch_size)
+  if eval_every < 0:
+    raise ValueError(f"eval_every must be >= 0, got {eval_every}.")
   if not labels:
     raise ValueError("Give at least one number of labels.")
   unknown = [v for v in variants if v not in VARIANTS]
@@ -444,45 +284,68 @@ def few_label_benchmark(workdir: str, labels: Sequence[int] = (100, 1000),
           f"({num_classes}) and the size of the training split "
           f"({len(dataset.train)}).")
   classifier = build_classifier(method, num_classes, head_hidden)
+  if num_devices is None:
+    num_devices = config.num_devices
+  out = output_dir or workdir
 
   rows = []
   for n in labels:
+    bs = min(batch_size, n)
+    mesh = classifier_mesh(bs, eval_batch_size, num_devices)
     for draw in range(draws):
       idx = draw_labelled_subset(dataset.train.labels, n, num_classes, seed,
                                  draw, sampling)
       subset = Split(dataset.train.images[idx], dataset.train.labels[idx])
-      bs = min(batch_size, n)
-      order = batch_indices(n, bs, steps,
-                            np.random.default_rng([seed, n, draw, 1]))
       k_init, k_train = jax.random.split(
           jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), n),
                              draw))
-      fresh = init_variables(classifier, k_init, dataset.image_shape)
+      fresh = None  # built when a run needs it
       for variant in variants:
-        variables = fresh if variant == "scratch" else (
-            with_pretrained_encoder(fresh, pretrained.params,
-                                    pretrained.batch_stats))
-        t0 = time.perf_counter()
-        state, last = train_variant(
-            classifier, variables, variant, subset, steps=steps,
-            learning_rate=learning_rate, key=k_train, order=order,
-            eval_every=eval_every, validation=dataset.validation)
-        row = {"n_labels": n, "variant": variant, "draw": draw,
-               "train_seconds": round(time.perf_counter() - t0, 2),
-               "final_train_loss": last["loss"],
-               "final_batch_accuracy": last["accuracy"]}
-        if "validation_curve" in last:
-          row["validation_curve"] = last["validation_curve"]
-        for name, split in (("validation", dataset.validation),
-                            ("test", dataset.test)):
-          row[f"{name}_accuracy"] = accuracy(classifier, state.params,
-                                             state.batch_stats, split)
+        directory = run_dir(out, n, variant, draw)
+        spec = {"pretrained": os.path.abspath(workdir),
+                "pretrained_step": int(pretrained.step),
+                "data": dataset.name, "n_labels": n, "draw": draw,
+                "variant": variant, "sampling": sampling, "seed": seed,
+                "batch_size": bs, "learning_rate": learning_rate,
+                "head_hidden": head_hidden}
+        check_spec(directory, spec)
+        row = _finished_row(directory, steps, eval_every)
+        how = "done before"
+        if row is None:
+          if fresh is None:
+            fresh = init_variables(classifier, k_init, dataset.image_shape)
+          variables = fresh if variant == "scratch" else (
+              with_pretrained_encoder(fresh, pretrained.params,
+                                      pretrained.batch_stats))
+          _, report = train_variant(
+              classifier, variables, variant, subset, dataset.validation,
+              workdir=directory, steps=steps, batch_size=bs,
+              learning_rate=learning_rate, key=k_train,
+              seed=order_seed(seed, n, draw), mesh=mesh, test=dataset.test,
+              eval_every=eval_every, eval_batch_size=eval_batch_size,
+              checkpoint_every=checkpoint_every, progress_bar=progress_bar,
+              spec=spec)
+          row = {"n_labels": n, "variant": variant, "draw": draw,
+                 "train_seconds": round(report["train_seconds"], 2),
+                 "final_train_loss": report["final_train_loss"],
+                 "final_batch_accuracy": report["final_batch_accuracy"],
+                 "skipped_steps": report["skipped_steps"]}
+          if "validation_curve" in report:
+            row["validation_curve"] = report["validation_curve"]
+          row["validation_accuracy"] = report["validation_accuracy"]
+          row["test_accuracy"] = report["test_accuracy"]
+          with open(os.path.join(directory, ROW_FILE), "w") as f:
+            json.dump({"steps": steps, "eval_every": eval_every, "row": row},
+                      f, indent=2)
+          how = (f"{report['train_seconds']:.1f} s" if
+                 report["trained_steps"] == steps else
+                 f"resumed: {report['trained_steps']} steps in "
+                 f"{report['train_seconds']:.1f} s")
         rows.append(row)
         if verbose:
           print(f"n={n} draw={draw} {variant:10s} test "
                 f"{row['test_accuracy']:.4f} val "
-                f"{row['validation_accuracy']:.4f} "
-                f"({row['train_seconds']:.1f} s)", flush=True)
+                f"{row['validation_accuracy']:.4f} ({how})", flush=True)
 
   summary = summarize(rows)
   result = {
@@ -499,22 +362,37 @@ def few_label_benchmark(workdir: str, labels: Sequence[int] = (100, 1000),
                    "head": (f"Dense({head_hidden})-ReLU-Dense({num_classes})"
                             if head_hidden else f"Dense({num_classes})"),
                    "sampling": sampling, "seed": seed,
+                   "batch_order": "aejax.data.pipeline.TrainBatches, seed "
+                                  "order_seed(seed, n, draw)",
                    "selection": "none: fixed number of steps",
                    "std": "sample standard deviation over draws (ddof=1)"},
       "summary": summary,
       "runs": rows,
+      "runs_dir": os.path.abspath(os.path.join(out, RUNS_DIR)),
       "seconds": round(time.perf_counter() - start, 1),
       "jax": jax.__version__,
       "device": str(jax.devices()[0].device_kind),
       "cpu_count": os.cpu_count(),
   }
-  out = output_dir or workdir
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, RESULTS_FILE), "w") as f:
     json.dump(result, f, indent=2)
   plot_accuracy(summary, os.path.join(out, FIGURE_FILE),
                 title=f"{config.method.name} encoder, {dataset.name}")
   return result
+
+
+def _finished_row(directory: str, steps: int, eval_every: int
+                  ) -> dict | None:
+  """The result a finished run with these settings recorded, if any."""
+  path = os.path.join(directory, ROW_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    saved = json.load(f)
+  if saved["steps"] != steps or saved["eval_every"] != eval_every:
+    return None  # more steps continue the run; the loop evaluates again
+  return saved["row"]
 
 
 def _mean_std(values) -> dict:
@@ -620,6 +498,12 @@ def main(argv=None) -> None:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--eval_every", type=int, default=0,
                       help="record validation accuracy every N steps")
+  parser.add_argument("--checkpoint_every", type=int, default=500,
+                      help="checkpoint each classifier every N steps")
+  parser.add_argument("--num_devices", type=int, default=None,
+                      help="devices of the data mesh (0: the most that "
+                      "split the batches; default: the run's)")
+  parser.add_argument("--progress_bar", action="store_true")
   parser.add_argument("--output_dir", default=None)
   args = parser.parse_args(argv)
   result = few_label_benchmark(
@@ -627,7 +511,9 @@ def main(argv=None) -> None:
       [v for v in args.variants.split(",") if v], steps=args.steps,
       batch_size=args.batch_size, learning_rate=args.learning_rate,
       head_hidden=args.head_hidden, sampling=args.sampling, seed=args.seed,
-      eval_every=args.eval_every, output_dir=args.output_dir)
+      eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+      num_devices=args.num_devices, output_dir=args.output_dir,
+      progress_bar=args.progress_bar)
   print(markdown_table(result))
   print(json.dumps({"summary": {n: {v: [round(c["mean"], 4),
                                         round(c["std"], 4)]
