@@ -43,7 +43,7 @@ Variables = dict[str, Any]   # {"params": ..., "batch_stats": ...}
 METHODS: dict[str, type] = {}
 
 
-class CapabilityError(TypeError):
+class CapabilityError(ValueError):
   """A method was asked for something its trained model cannot do."""
 
 
