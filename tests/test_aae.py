@@ -4,6 +4,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import final_state, tiny_config
@@ -62,6 +63,101 @@ def test_each_phase_changes_exactly_its_parameters(model):
   assert _changed(opt_state, o) == {"reconstruction", "discriminator",
                                     "generator"}
   assert set(metrics) >= {"loss", "disc_loss", "gen_loss", "disc_accuracy"}
+
+
+def _dense(layer, h):
+  return h @ layer["kernel"] + layer["bias"]
+
+
+def _mlp(params, h, layers, act=jax.nn.relu):
+  """Dense_0 -> act -> ... -> Dense_{layers-1} (linear), by hand."""
+  for i in range(layers):
+    h = _dense(params[f"Dense_{i}"], h)
+    h = act(h) if i < layers - 1 else h
+  return h
+
+
+def _sgd(params, grads, lr):
+  return jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+
+
+def _hand_written_step(method, params, x, key, lr, adv_lr, order="paper"):
+  """One AAE step in plain JAX (MLP encoder 64-32-2, decoder 2-32-64,
+  discriminator 2-16-16-1, ReLU; MSE of the sigmoid output; SGD):
+
+  1. encoder + decoder: −lr ∇ mean_b mean_pixels (σ(Dec(Enc(x))) − x)²;
+  2. discriminator: −adv_lr ∇ [mean softplus(−D(z_prior)) +
+     mean softplus(D(Enc₁(x)))], with the encoder of phase 1;
+  3. encoder: −adv_lr ∇ mean softplus(−D₂(Enc(x))), against the D of
+     phase 2, from the encoder of phase 1.
+
+  ``order="stale"`` runs phases 2 and 3 from the initial parameters (what a
+  step that threw away its earlier phases' results would do);
+  ``order="old_d"`` runs phase 3 against the initial discriminator.
+  """
+  flat = x.reshape(x.shape[0], -1)
+  enc = lambda p, v: _mlp(p, v, 2)
+  disc = lambda p, z: _mlp(p, z, 3)[:, 0]
+  k_rec, k_disc, k_gen = jax.random.split(key, 3)
+  del k_rec, k_gen  # no corruption and no dropout in this model
+  k_prior, _ = jax.random.split(k_disc)
+  z_prior = method.prior.sample(k_prior, x.shape[0])
+
+  def rec_loss(ae):
+    out = jax.nn.sigmoid(_mlp(ae["decoder"], enc(ae["encoder"], flat), 2))
+    return jnp.mean(jnp.square(out - flat))
+
+  ae = {k: params[k] for k in ("encoder", "decoder")}
+  ae1 = _sgd(ae, jax.grad(rec_loss)(ae), lr)
+  start = params if order == "stale" else {**params, **ae1}
+
+  def d_loss(d):
+    codes = enc(start["encoder"], flat)
+    return (jnp.mean(jax.nn.softplus(-disc(d, z_prior))) +
+            jnp.mean(jax.nn.softplus(disc(d, codes))))
+
+  d2 = _sgd(start["discriminator"], jax.grad(d_loss)(start["discriminator"]),
+            adv_lr)
+  d_for_g = params["discriminator"] if order == "old_d" else d2
+  g_loss = lambda e: jnp.mean(jax.nn.softplus(-disc(d_for_g, enc(e, flat))))
+  e3 = _sgd(start["encoder"], jax.grad(g_loss)(start["encoder"]), adv_lr)
+  return {"encoder": e3, "decoder": ae1["decoder"], "discriminator": d2}
+
+
+def test_step_equals_the_three_phases_written_out_with_sgd():
+  """One compiled step == reconstruction, then discriminator, then generator,
+  each on the parameters the previous phase produced (Makhzani et al. 2015,
+  §2), written out by hand; and != the same phases from stale parameters."""
+  lr, adv_lr = 0.5, 0.3
+  config = aae_config(**{"optimizer.name": "sgd",
+                         "optimizer.learning_rate": lr,
+                         "method.adversarial_learning_rate": adv_lr,
+                         "method.prior": "gaussian"})
+  method, params, opt_state, stats, x = _setup(config)
+  key = jax.random.PRNGKey(11)
+  variables, _, _, finite = jax.jit(method.train_step)(
+      {"params": params, "batch_stats": stats}, opt_state, {"image": x}, key)
+  assert bool(finite)
+  got = variables["params"]
+  orders = ("paper", "stale", "old_d")
+  expected, *wrong = jax.jit(lambda p: [
+      _hand_written_step(method, p, x, key, lr, adv_lr, o) for o in orders])(
+          params)
+  assert set(got) == set(expected)
+  for name in expected:
+    for (path, a), b in zip(
+        jax.tree_util.tree_flatten_with_path(got[name])[0],
+        jax.tree_util.tree_leaves(expected[name])):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6,
+                                 err_msg=f"{name}{jax.tree_util.keystr(path)}")
+  # The reference has teeth: the wrong orders give other encoders and Ds.
+  for other, order, changed in zip(wrong, orders[1:],
+                                   (("encoder", "discriminator"),
+                                    ("encoder",))):
+    for name in changed:
+      assert max(float(jnp.abs(a - b).max()) for a, b in zip(
+          jax.tree_util.tree_leaves(other[name]),
+          jax.tree_util.tree_leaves(got[name]))) > 1e-4, (order, name)
 
 
 def test_generator_phase_fools_the_discriminator_a_little():
@@ -132,7 +228,17 @@ def test_aae_trains_writes_figures_and_two_sample_report(tmp_path):
   for name in ("aggregate_posterior.png", "samples.png",
                "reconstructions.png"):
     assert os.path.getsize(os.path.join(tmp_path, name)) > 0, name
-  assert 0 < results["test"]["disc_code_prob"] < 1
+  # disc_code_prob is D's mean probability that a test image's code is a
+  # prior sample, with the trained encoder in evaluation mode.
+  from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
+  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
+  config, method, state = load_run(str(tmp_path))
+  x = load_dataset(config.data).test.images.astype(np.float32) / 255.0
+  codes = method.encode(state.params, state.batch_stats, x)
+  logits = method.discriminator.apply(
+      {"params": state.params["discriminator"]}, codes)
+  np.testing.assert_allclose(results["test"]["disc_code_prob"],
+                             np.mean(jax.nn.sigmoid(logits)), rtol=1e-4)
   from aejax.eval.two_sample import compare_with_prior  # pylint: disable=g-import-not-at-top
   report = compare_with_prior(str(tmp_path), n=100, repeats=2,
                               num_permutations=20, scales=(0.5, 1.0))

@@ -128,6 +128,21 @@ def test_bad_contractive_config_is_a_clear_error(overrides, message):
 
 
 def test_trains_through_the_real_loop(tmp_path):
+  """The reported test ‖∂h/∂x‖²_F is that of the trained encoder: the mean
+  over the test images of the squared entries of jax.jacobian of
+  σ(encoder(x)) for one example at a time."""
+  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
   results = train_and_evaluate(_config(**{"max_steps": 2}), str(tmp_path))
   assert np.isfinite(results["test"]["loss"])
-  assert results["test"]["jacobian_frobenius_sq"] > 0.0
+  config, method, state = load_run(str(tmp_path))
+  x = jnp.asarray(load_dataset(config.data).test.images, jnp.float32) / 255.0
+
+  def code(xi):
+    return jax.nn.sigmoid(method.model.apply(
+        {"params": state.params, "batch_stats": state.batch_stats}, xi[None],
+        train=False, method=method.model.encode)[0])
+
+  expected = jax.jit(jax.vmap(
+      lambda xi: jnp.sum(jnp.square(jax.jacobian(code)(xi)))))(x)
+  np.testing.assert_allclose(results["test"]["jacobian_frobenius_sq"],
+                             float(jnp.mean(expected)), rtol=1e-4)

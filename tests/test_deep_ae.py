@@ -146,6 +146,35 @@ def test_greedy_pretraining_trains_every_layer(tmp_path, tied):
       method, init, dataset)
 
 
+def test_each_layer_is_pretrained_on_the_trained_lower_layers_codes(
+    tmp_path):
+  """Layer l's shallow AE sees the clean codes of layers 0..l−1 as trained:
+  its first validation loss (step 0, before its own training) equals its
+  initial reconstruction MSE of those codes, computed here by hand from the
+  final parameters of the layers below and the initial ones of layer l.
+  (Codes of the untrained layers, or the images, would give other values.)
+  Pre-training covers every layer: layer 2 (the code layer) has rows too."""
+  method, dataset, init, params, rows = _pretrain(tmp_path)
+  relu = lambda v: np.maximum(v, 0.0)
+  sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
+  as64 = lambda tree: jax.tree_util.tree_map(
+      lambda v: np.asarray(v, np.float64), tree)
+  h = dataset.validation.images.reshape(len(dataset.validation), -1) / 255.0
+  for layer in range(3):
+    first = [r for r in rows
+             if r["layer"] == layer and r["split"] == "validation"]
+    assert first and first[0]["step"] == 0, (layer, first)
+    p0 = as64(method.layer_params(init, layer))
+    code_fn = (lambda v: v) if layer == 2 else relu
+    out_fn = sigmoid if layer == 0 else relu
+    code = code_fn(h @ p0["encoder"]["kernel"] + p0["encoder"]["bias"])
+    out = out_fn(code @ p0["decoder"]["kernel"] + p0["decoder"]["bias"])
+    expected = np.mean((out - h) ** 2)
+    assert first[0]["loss"] == pytest.approx(expected, rel=1e-4), layer
+    trained = as64(method.layer_params(params, layer))
+    h = code_fn(h @ trained["encoder"]["kernel"] + trained["encoder"]["bias"])
+
+
 def test_pretraining_is_sharded_like_training(tmp_path):
   """8 devices and 1 device, same global batch: the same pre-trained net."""
   *_, one, _ = _pretrain(tmp_path / "1", num_devices=1)

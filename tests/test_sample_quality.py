@@ -108,6 +108,25 @@ def test_mmd2_is_near_zero_for_one_distribution_and_large_for_two():
   assert diff > 0.1 and p_diff == pytest.approx(1 / 201)
 
 
+def test_permutation_p_values_are_calibrated_under_the_null():
+  """300 tests of two samples of one distribution, 39 permutations each:
+  the permutation test is exact, so P(p ≤ k/40) = k/40 (the p-values are
+  uniform on {1/40, …, 1}); each share is within 4 binomial standard
+  errors of it."""
+  rng = np.random.default_rng(3)
+  reps, perms = 300, 39
+  p_values = np.array([two_sample.permutation_test(
+      rng.normal(size=(20, 2)), rng.normal(size=(20, 2)), 1.0, perms,
+      jax.random.PRNGKey(i))[1] for i in range(reps)])
+  grid = np.arange(1, perms + 2) / (perms + 1)
+  assert np.all(np.isin(np.round(p_values * (perms + 1)),
+                        np.round(grid * (perms + 1))))
+  for alpha in (0.05, 0.1, 0.25, 0.5, 0.75):
+    share = np.mean(p_values <= alpha + 1e-9)
+    stderr = np.sqrt(alpha * (1 - alpha) / reps)
+    assert abs(share - alpha) < 4 * stderr, (alpha, share)
+
+
 def test_moment_matching_gives_the_reference_mean_and_covariance():
   rng = np.random.default_rng(2)
   codes = rng.normal(size=(2000, 2)) @ np.array([[3.0, 1.0], [0.0, 0.2]]) + 5
