@@ -59,13 +59,14 @@ def tiny_config(**overrides):
     for p in path:
       node = node[p]
     node[leaf] = value
-  return only_fields_read(c)
+  return only_fields_read(c, keep=overrides)
 
 
-def only_fields_read(c):
+def only_fields_read(c, keep=()):
   """``c`` with the method/model fields its method and model do not read
-  reset to their defaults (tiny_config sets the small sizes of every model,
-  which the run would refuse as ignored settings)."""
+  reset to their defaults, except those named in ``keep`` (tiny_config sets
+  the small sizes of every model, which the run would refuse as ignored
+  settings; a test's own overrides stay, so it can test that refusal)."""
   from aejax.config import base_config  # pylint: disable=g-import-not-at-top
   from aejax.methods.registry import METHODS, fields_read  # pylint: disable=g-import-not-at-top
   if c.method.name not in METHODS:
@@ -73,7 +74,8 @@ def only_fields_read(c):
   defaults = base_config()
   for section, read in zip(("method", "model"), fields_read(c)):
     for field in c[section]:
-      if field not in read and field in defaults[section]:
+      if (field not in read and field in defaults[section] and
+          f"{section}.{field}" not in keep):
         c[section][field] = defaults[section][field]
   return c
 

@@ -6,9 +6,12 @@ import jax
 import pytest
 from conftest import tiny_config
 
-from aejax.train import loop
+from aejax.train import loop, trainer
 
 _BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"
+# With the persistent compilation cache (tests/conftest.py), a program found
+# there is loaded instead of compiled: count those loads as compilations.
+_CACHE_HIT = "/jax/compilation_cache/cache_hits"
 
 
 @pytest.mark.parametrize("overrides", [
@@ -24,10 +27,13 @@ def test_steps_compile_once_per_run(tmp_path, monkeypatch, overrides):
   compiles = []
   listener = lambda event, duration, **kw: (
       compiles.append(event) if event == _BACKEND_COMPILE else None)
+  hits = lambda event, **kw: (
+      compiles.append(event) if event == _CACHE_HIT else None)
   jax.monitoring.register_event_duration_secs_listener(listener)
+  jax.monitoring.register_event_listener(hits)
 
   steps, compiles_before_step = {}, []
-  real_compile_steps = loop.compile_steps
+  real_compile_steps = trainer.compile_steps
 
   def spy(*args, **kwargs):
     train, evaluate = real_compile_steps(*args, **kwargs)
@@ -39,11 +45,12 @@ def test_steps_compile_once_per_run(tmp_path, monkeypatch, overrides):
 
     return counted_train, evaluate
 
-  monkeypatch.setattr(loop, "compile_steps", spy)
+  monkeypatch.setattr(trainer, "compile_steps", spy)
   try:
     results = loop.train_and_evaluate(config, str(tmp_path))
   finally:
     jax.monitoring.unregister_event_duration_listener(listener)
+    jax.monitoring.unregister_event_listener(hits)
 
   steps_per_epoch = 1300 // 16
   assert results["step"] == len(compiles_before_step) == 3 * steps_per_epoch

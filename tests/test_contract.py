@@ -21,7 +21,8 @@ from aejax.data import load_dataset
 from aejax.data.pipeline import TrainBatches, make_mesh
 from aejax.methods import METHODS, base
 from aejax.methods import make_method
-from aejax.train.loop import init_state, load_run, train_and_evaluate
+from aejax.train.loop import load_run, train_and_evaluate
+from aejax.train.trainer import init_state
 from aejax.train.step import compile_steps
 
 # What each method needs to run on 8x8 digits in seconds.

@@ -14,7 +14,8 @@ from aejax.config import base_config
 from aejax.data import load_dataset, make_mesh
 from aejax.methods import make_method
 from aejax.models import build_model
-from aejax.train.loop import pretrain_layerwise, train_and_evaluate
+from aejax.train.loop import train_and_evaluate
+from aejax.train.pretrain import pretrain_layerwise
 
 SHAPE = (8, 8, 1)
 

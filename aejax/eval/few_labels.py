@@ -46,7 +46,7 @@ labelled data; with very few labels, freeze the reused layers". Here:
   protocol is otherwise the same.)
 * **training**: every classifier trains through the project's training loop
   (:func:`aejax.eval.supervised.fit_classifier`, i.e.
-  :func:`aejax.train.loop.fit`): compiled sharded steps, the loop's batch
+  :func:`aejax.train.trainer.fit`): compiled sharded steps, the loop's batch
   order — epoch ``e`` of the subset is shuffled by
   ``numpy.random.default_rng([order_seed, e])`` with ``order_seed`` drawn
   from ``[seed, n, draw]`` (:func:`order_seed`), the same for the three

@@ -5,7 +5,7 @@ The project's supervised models — the few-label classifiers of
 :mod:`aejax.eval.classifier` — are :class:`SoftmaxClassifier` methods (a
 :class:`~aejax.methods.base.GradientMethod`, not registered: a tool builds
 one per run) and train with :func:`fit_classifier`, i.e. through
-:func:`aejax.train.loop.fit`: the compiled, sharded step, per-epoch shuffles
+:func:`aejax.train.trainer.fit`: the compiled, sharded step, per-epoch shuffles
 of the training split (``TrainBatches``), the non-finite guard, Orbax
 checkpoints and resume, ``metrics.jsonl``. A run lives in its own work
 directory; running it again continues it (or, when it is done, only
@@ -35,7 +35,8 @@ from aejax.data.types import Split
 from aejax.methods.base import GradientMethod
 from aejax.plotting import read_metrics
 from aejax.train.checkpoint import CheckpointError
-from aejax.train.loop import Hook, Validation, evaluate, fit
+from aejax.train.hooks import Hook, Validation, evaluate
+from aejax.train.trainer import fit
 from aejax.train.state import TrainState
 from aejax.train.step import compile_steps
 from aejax.train.writers import METRICS_FILE, default_writers

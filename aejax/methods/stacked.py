@@ -3,8 +3,9 @@
 ``stacked_ae`` and ``stacked_dae`` are the ``ae`` and ``dae`` methods with
 the :class:`~aejax.methods.base.LayerwisePretrained` capability: the training
 loop pre-trains them stage by stage before step 0 (not when it resumes;
-:func:`aejax.train.loop.pretrain_layerwise`). For an MLP 784-h₁-…-h_k-d it trains one shallow autoencoder per
-layer, input side first:
+:func:`aejax.train.pretrain.pretrain_layerwise`). For an MLP
+784-h₁-…-h_k-d it trains one shallow autoencoder per layer, input side
+first:
 
   AE₁: x  -> act(x W₁ + b₁)   = h₁ -> out(h₁ V₁ + c₁)   ≈ x
   AE₂: h₁ -> act(h₁ W₂ + b₂)  = h₂ -> act(h₂ V₂ + c₂)   ≈ h₁
