@@ -26,6 +26,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "aejax.config": ("base_config",),
     "aejax.data.sources": ("fashion_mnist", "digits", "load_dataset"),
+    "aejax.estimators": ("Autoencoder", "AnomalyDetector"),
+    "aejax.eval.trained": ("load", "TrainedModel"),
     "aejax.methods": ("METHODS", "make_method", "register_method"),
     "aejax.models": ("MODELS", "build_model"),
     "aejax.train.loop": ("load_run", "train_and_evaluate"),

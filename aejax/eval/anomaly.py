@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from aejax.data.sources import load_dataset
-from aejax.train.inference import score_split
-from aejax.train.loop import load_run
+from aejax.eval.trained import load
 from aejax.train.reports import ANOMALY_FILE, anomaly_report, auroc  # noqa: F401
 from aejax.train.reports import average_ranks  # noqa: F401
 from aejax.train.reports import write_anomaly_report
@@ -44,17 +42,16 @@ def main(argv=None) -> dict:
   parser.add_argument("--batch_size", type=int, default=1000)
   args = parser.parse_args(argv)
 
-  config, method, state = load_run(args.workdir)
+  run = load(args.workdir, chunk_size=args.batch_size)
   normal = ([int(c) for c in args.normal_classes.split(",")]
-            if args.normal_classes else list(config.data.normal_classes))
+            if args.normal_classes else list(run.config.data.normal_classes))
   if not normal:
     raise SystemExit("The run was trained on every class "
                      "(config.data.normal_classes is empty): name the normal "
                      "class(es) with --normal_classes.")
-  dataset = load_dataset(config.data)
+  dataset = run.dataset()
   split = getattr(dataset, args.split)
-  scores = score_split(method, state.params, state.batch_stats, split,
-                       args.batch_size)
+  scores = run.score(split.images, lengths=split.lengths)
   report = anomaly_report(scores, split.labels, normal, dataset.class_names)
   report["split"] = args.split
   write_anomaly_report(report, scores, split.labels, args.workdir,

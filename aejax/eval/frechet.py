@@ -5,10 +5,11 @@ project's classifier (:mod:`aejax.eval.classifier`); and mode coverage.
       --workdir=<run dir> [--n 10000]
   python -m aejax.eval.frechet --classifier=runs/classifier --floor
 
-The first form rebuilds the run (``aejax.train.loop.load_run``), draws n
-samples from its generative model — ``method.sample(params, batch_stats,
-key, n)``: a VAE's mean images of z ~ N(0, I), an AAE's decoded prior
-samples, a DCGAN's G(z) — and compares their penultimate classifier features
+The first form loads the run (``aejax.load``, :mod:`aejax.eval.trained`),
+draws n samples from its generative model — ``run.sample(n, seed)``, 1000
+at a time from ``method.sample(params, batch_stats, key, 1000)``: a VAE's
+mean images of z ~ N(0, I), an AAE's decoded prior samples, a DCGAN's G(z) —
+and compares their penultimate classifier features
 with those of the n first test images:
 
   FD = ‖μ_g − μ_t‖² + Tr(Σ_g + Σ_t − 2 (Σ_g Σ_t)^{1/2})
@@ -42,7 +43,6 @@ import json
 import os
 import time
 
-import jax
 import numpy as np
 
 from aejax.methods.base import Sampler, require
@@ -85,20 +85,6 @@ def frechet_distance_of_features(a: np.ndarray, b: np.ndarray) -> float:
   return frechet_distance(*feature_statistics(a), *feature_statistics(b))
 
 
-def generate(method, state, n: int, key: jax.Array,
-             chunk: int = 1000) -> np.ndarray:
-  """n samples in [0, 1] from the run's generative model, ``chunk`` at a time
-  (every chunk the same size, so ``sample`` compiles once)."""
-  require(method, Sampler)
-  chunk = min(chunk, n)
-  out = []
-  for i in range(0, n, chunk):
-    x = method.sample(state.params, state.batch_stats,
-                      jax.random.fold_in(key, i), chunk)
-    out.append(np.asarray(x, np.float32))
-  return np.clip(np.concatenate(out)[:n], 0.0, 1.0)
-
-
 def class_histogram(classifier, images: np.ndarray) -> list[int]:
   predictions = classifier.predict(images)
   return np.bincount(predictions, minlength=classifier.meta["num_classes"]
@@ -108,23 +94,24 @@ def class_histogram(classifier, images: np.ndarray) -> list[int]:
 def score_run(workdir: str, classifier_dir: str, n: int = 10000,
               seed: int = 0) -> dict:
   """Fréchet distance and class histogram of ``n`` samples of a run."""
-  from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
   from aejax.eval.classifier import load_classifier  # pylint: disable=g-import-not-at-top
-  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
+  from aejax.eval.trained import load  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   classifier = load_classifier(classifier_dir)
-  config, method, state = load_run(workdir)
-  dataset = load_dataset(config.data)
+  run = load(workdir, chunk_size=1000)
+  require(run.method, Sampler)
+  config = run.config
+  dataset = run.dataset()
   test = dataset.test
   if n > len(test):
     raise ValueError(f"n={n} is more than the {len(test)} test images.")
-  samples = generate(method, state, n, jax.random.PRNGKey(seed))
+  samples = np.clip(run.sample(n, seed), 0.0, 1.0)
   fd = frechet_distance_of_features(classifier.features(samples),
                                     classifier.features(test.images[:n]))
   hist = class_histogram(classifier, samples)
   result = {"workdir": workdir, "method": config.method.name,
             "classifier": classifier_dir, "n": n, "seed": seed,
-            "step": int(state.step), "frechet_distance": fd,
+            "step": run.step, "frechet_distance": fd,
             "class_histogram": hist,
             "test_class_histogram": np.bincount(
                 test.labels[:n], minlength=len(hist)).tolist(),

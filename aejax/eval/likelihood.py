@@ -2,62 +2,44 @@ r"""Test-set negative log-likelihood of a trained VAE by the IWAE bound.
 
   python -m aejax.eval.likelihood --workdir=runs/vae_fashion_mnist --k=5000
 
-Loads the run's latest checkpoint, binarises the test images once with a
-fixed seed (Bernoulli draws with the pixel intensity as probability, as in
-Burda et al. 2016), and reports −log p(x) ≈ −log (1/k) Σ_i p(x, z_i)/q(z_i|x)
-in nats per image (mean over the test set), with its standard error. Writes
+Loads the run's latest checkpoint (:func:`aejax.eval.trained.load`),
+binarises the test images once with a fixed seed (Bernoulli draws with the
+pixel intensity as probability, as in Burda et al. 2016), and reports
+−log p(x) ≈ −log (1/k) Σ_i p(x, z_i)/q(z_i|x) in nats per image (mean over the test set), with its standard error. Writes
 ``nll_k<k>.json`` in the work directory.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
+from aejax.eval.trained import load
 from aejax.methods.base import LikelihoodModel, require
 
 
 def test_nll(workdir: str, num_samples: int = 5000, batch_size: int = 100,
              chunk: int = 500, seed: int = 0, limit: int = 0) -> dict:
-  """IWAE estimate of the test NLL of the VAE in ``workdir`` (nats/image)."""
-  from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
-  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
-  config, method, state = load_run(workdir)
-  require(method, LikelihoodModel)
-  test = load_dataset(config.data).test
+  """IWAE estimate of the test NLL of the VAE in ``workdir`` (nats/image).
+
+  Binarised runs see each test image binarised once, with a key folded from
+  ``seed`` and the image's values (:mod:`aejax.eval.trained`).
+  """
+  run = load(workdir, seed=seed)
+  require(run.method, LikelihoodModel)
+  test = run.dataset().test
   images = test.images[:limit] if limit else test.images
-  key = jax.random.PRNGKey(seed)
-  x_all = jnp.asarray(images, jnp.float32) / 255.0
-  if config.data.binarize:
-    x_all = jax.random.bernoulli(jax.random.fold_in(key, 1), x_all).astype(
-        jnp.float32)
-
-  @functools.partial(jax.jit, static_argnums=(3,))
-  def nll(params, batch_stats, x, k, key):
-    return -method.log_likelihood(params, batch_stats, x, key, k, chunk)
-
   start = time.perf_counter()
-  values = []
-  for i in range(0, len(x_all), batch_size):
-    x = x_all[i:i + batch_size]
-    if len(x) < batch_size:  # pad: one compiled shape
-      x = jnp.concatenate([x, jnp.zeros((batch_size - len(x),) + x.shape[1:])])
-    out = nll(state.params, state.batch_stats, x, num_samples,
-              jax.random.fold_in(key, 2 + i))
-    values.append(np.asarray(out)[:min(batch_size, len(x_all) - i)])
-  values = np.concatenate(values)
+  values = -run.log_likelihood(images, num_samples, batch_size, chunk)
   result = {"workdir": workdir, "k": num_samples, "num_images": len(values),
             "nll_nats": float(values.mean()),
             "stderr": float(values.std(ddof=1) / np.sqrt(len(values))),
-            "binarized": bool(config.data.binarize),
-            "step": int(state.step),
+            "binarized": bool(run.config.data.binarize),
+            "step": run.step,
             "seconds": round(time.perf_counter() - start, 1)}
   with open(os.path.join(workdir, f"nll_k{num_samples}.json"), "w") as f:
     json.dump(result, f, indent=2)

@@ -139,14 +139,12 @@ def match_moments(codes: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def encode_test_split(workdir: str, limit: int = 0) -> tuple[np.ndarray, object]:
   """Evaluation-mode codes of the run's test images, and its config."""
-  from aejax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
-  from aejax.train.inference import encode_split  # pylint: disable=g-import-not-at-top
-  from aejax.train.loop import load_run  # pylint: disable=g-import-not-at-top
-  config, method, state = load_run(workdir)
-  test = load_dataset(config.data).test
+  from aejax.eval.trained import load  # pylint: disable=g-import-not-at-top
+  run = load(workdir, chunk_size=1000)
+  test = run.dataset().test
   if limit:
     test = test.take(np.arange(min(limit, len(test))))
-  return encode_split(method, state.params, state.batch_stats, test), config
+  return run.encode(test.images, lengths=test.lengths), run.config
 
 
 def compare_with_prior(workdir: str, prior: str | None = None, n: int = 2000,
