@@ -199,3 +199,14 @@ def test_sequences_in_their_own_units_with_lengths(sequence_run):
                              run.preprocessing.mean + 1)
   np.testing.assert_allclose(shifted.encode(seqs, None),
                              run.encode([s - 1 for s in seqs]), atol=1e-5)
+
+
+def test_the_readme_snippet_runs_on_a_tiny_run(vae_run):
+  """README "Use a trained model from Python", first snippet."""
+  from test_readme_python import run_snippet, snippets  # pylint: disable=g-import-not-at-top
+  ns = run_snippet(snippets()[0].replace("runs/vae_fashion_mnist", vae_run))
+  n = len(ns["images"])
+  assert ns["codes"].shape == (n, 4) and ns["scores"].shape == (n,)
+  assert ns["samples"].shape == (16, 8, 8, 1)
+  assert ns["path"].shape == (8, 8, 8, 1)
+  assert ns["nll"].shape == (100,) and np.all(ns["nll"] > 0)
