@@ -27,9 +27,18 @@ def read_metrics(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def loss_curves(metrics_path: str, out_path: str, key: str = "loss") -> str:
-  """Train (per logging window) and validation (per epoch) loss vs step."""
+def loss_curves(metrics_path: str, out_path: str, key: str | None = None
+                ) -> str:
+  """Train (per logging window) and validation (per epoch) ``key`` vs step.
+
+  ``key`` defaults to ``objective`` (the quantity training minimises, which
+  methods with a penalty, a β or a k-sample bound report under that name in
+  training and validation alike) where the rows have it, else ``loss``.
+  """
   rows = read_metrics(metrics_path)
+  if key is None:
+    key = ("objective" if any("objective" in r for r in rows
+                              if r.get("split") == "validation") else "loss")
   fig, ax = plt.subplots(figsize=(6, 4))
   for split, style in (("train", "-"), ("validation", "o-")):
     points = [(r["step"], r[key]) for r in rows
@@ -42,7 +51,7 @@ def loss_curves(metrics_path: str, out_path: str, key: str = "loss") -> str:
   ax.set_yscale("log")
   ax.grid(True, alpha=0.3)
   ax.legend()
-  ax.set_title("training and validation loss")
+  ax.set_title(f"training and validation {key}")
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)

@@ -85,6 +85,11 @@ class ContractiveAutoencoder(CodeRegularizedAutoencoder):
         params, batch_stats, inputs, key, self.estimator))
     return self.weight * jac, {"jacobian_frobenius_sq": jac}
 
+  def example_penalty(self, params, batch_stats, inputs, code, key):
+    """λ‖∂h/∂x‖²_F per example, with the exact Jacobian."""
+    del code, key
+    return self.weight * self.jacobian_norm_sq(params, batch_stats, inputs)
+
   def eval_metrics(self, params, batch, key, batch_stats):
     metrics = super().eval_metrics(params, batch, key, batch_stats)
     metrics["jacobian_frobenius_sq"] = self.jacobian_norm_sq(

@@ -136,9 +136,32 @@ class CodeRegularizedAutoencoder(Autoencoder):
     penalty, metrics = self.penalty(params, batch_stats, inputs, code,
                                     k_penalty)
     loss = reconstruction + penalty
-    metrics = {"loss": loss, "reconstruction": reconstruction,
-               "penalty": penalty, **metrics}
+    metrics = {"loss": loss, "objective": loss,
+               "reconstruction": reconstruction, "penalty": penalty,
+               **metrics}
     return loss, (metrics, new_batch_stats)
+
+  def example_penalty(self, params, batch_stats, inputs, code, key):
+    """The penalty per example [B] for evaluation; by default the batch's
+    penalty for every example (a penalty on batch statistics, such as
+    KL(ρ‖ρ̂), has no per-example share)."""
+    penalty, _ = self.penalty(params, batch_stats, inputs, code, key)
+    return jnp.broadcast_to(penalty, code.shape[:1])
+
+  def eval_metrics(self, params, batch, key, batch_stats):
+    """The autoencoder's metrics plus the training objective's terms under
+    the same names as in training: ``reconstruction`` (= ``loss``, the
+    reconstruction loss), ``penalty`` and ``objective`` (their sum), so
+    train and validation curves compare like with like."""
+    metrics = super().eval_metrics(params, batch, key, batch_stats)
+    inputs = self.corrupt(batch["image"], key)  # as the metrics above
+    code = self.encode(params, batch_stats, inputs)
+    penalty = self.example_penalty(params, batch_stats, inputs, code,
+                                   jax.random.fold_in(key, 1))
+    metrics["reconstruction"] = metrics["loss"]
+    metrics["penalty"] = penalty
+    metrics["objective"] = metrics["loss"] + penalty
+    return metrics
 
 
 class _SparseAutoencoder(CodeRegularizedAutoencoder):
@@ -183,6 +206,10 @@ class L1SparseAutoencoder(_SparseAutoencoder):
     del params, batch_stats, inputs, key
     l1 = losses.batch_mean(regularizers.l1_activity(code))
     return self.weight * l1, {"code_l1": l1}
+
+  def example_penalty(self, params, batch_stats, inputs, code, key):
+    del params, batch_stats, inputs, key
+    return self.weight * regularizers.l1_activity(code)
 
 
 @register_method("sparse_kl")

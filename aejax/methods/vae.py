@@ -199,21 +199,30 @@ class VariationalAutoencoder(Autoencoder, base.Sampler,
     else:
       per_example = -bound
     loss = losses.batch_mean(per_example)
-    metrics = {"loss": loss, "elbo" if self.num_samples == 1 else
+    metrics = {"loss": loss, "objective": loss,
+               "elbo" if self.num_samples == 1 else
                f"iwae{self.num_samples}": losses.batch_mean(bound),
                "recon_nll": -losses.batch_mean(log_px),
                "kl": losses.batch_mean(kl)}
     return loss, (metrics, new_stats)
 
   def eval_metrics(self, params, batch, key, batch_stats):
-    """Per-example ELBO (β = 1, one sample), its two terms, and the MSE of the
-    reconstruction at z = μ; all in nats per example except ``mse``."""
+    """Per-example ELBO (β = 1, one sample; ``loss`` = −ELBO), its two terms,
+    the training ``objective`` (−β-ELBO, or −IWAE_k with the training k),
+    and the MSE of the reconstruction at z = μ; all in nats per example
+    except ``mse``."""
     x = batch["image"]
-    k_elbo, _ = jax.random.split(key)
+    k_elbo, k_objective = jax.random.split(key)
     elbo, log_px, kl, _, _ = self.bounds(params, batch_stats, x, k_elbo, 1,
                                          train=False)
+    if self.num_samples == 1:  # −(E log p(x|z) − β KL), as in training
+      objective = -(log_px - self.beta * kl)
+    else:  # −IWAE_k, as in training
+      objective = -self.bounds(params, batch_stats, x, k_objective,
+                               self.num_samples, train=False)[0]
     recon = self.reconstruct(params, batch_stats, x)
-    return {"loss": -elbo, "elbo": elbo, "recon_nll": -log_px, "kl": kl,
+    return {"loss": -elbo, "objective": objective, "elbo": elbo,
+            "recon_nll": -log_px, "kl": kl,
             "mse": losses.mean_squared_error(recon, x)}
 
   @functools.partial(jax.jit, static_argnums=0)
