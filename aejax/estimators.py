@@ -113,11 +113,8 @@ class _Estimator(BaseEstimator):
   def _config(self, layout: str, pixels: bool, seed: int, batch_size: int):
     """The run config of these parameters (checked by ``check_config``)."""
     from aejax.config import base_config  # pylint: disable=g-import-not-at-top
-    from aejax.methods.registry import METHODS, check_config, fields_read  # pylint: disable=g-import-not-at-top
+    from aejax.methods.registry import check_config, fields_read  # pylint: disable=g-import-not-at-top
     c = base_config()
-    if self.method not in METHODS:
-      raise ValueError(f"Unknown method {self.method!r}: choose one of "
-                       f"{sorted(METHODS)}.")
     c.method.name, c.model.name = self.method, self.model
     c.model.latent_dim = int(self.latent_dim)
     c.optimizer.learning_rate = float(self.learning_rate)
@@ -134,8 +131,6 @@ class _Estimator(BaseEstimator):
       c.method.output = "identity"  # standardised data are not in [0, 1]
     if "likelihood" in method_read and "likelihood" not in given:
       c.method.likelihood = "bernoulli" if pixels else "gaussian"
-    c.data.binarize = c.method.get("likelihood") == "bernoulli" and (
-        "likelihood" in method_read)
     for section, values in (("method", given),
                             ("model", dict(self.model_params or {}))):
       for field, value in values.items():
@@ -143,6 +138,9 @@ class _Estimator(BaseEstimator):
           raise ValueError(f"{section}_params: {field!r} is not a "
                            f"config.{section} field; see aejax/config.py.")
         c[section][field] = value
+    # A Bernoulli likelihood models binary pixels: binarise, as runs do.
+    c.data.binarize = ("likelihood" in method_read and
+                       c.method.likelihood == "bernoulli")
     check_config(c, base_config())
     return c
 
@@ -163,9 +161,9 @@ class _Estimator(BaseEstimator):
     return "tabular"
 
   def _fit_inputs(self, X):
-    """``(X, layout, image_shape, input_shape, preprocessing, fitted)``:
-    the validated ``X``, its layout, one example's shape as the model sees
-    it and as given, and the attributes it fixes."""
+    """``(X, layout, image_shape, preprocessing, fitted)``: the validated
+    ``X``, its layout (tabular, images, sequences), one example's shape as
+    the model sees it, and the fitted attributes the data fix."""
     from aejax.data.types import Split  # pylint: disable=g-import-not-at-top
     layout = self._layout(X)
     choice, fitted = self.preprocessing, {}
@@ -240,13 +238,8 @@ class _Estimator(BaseEstimator):
     return int(check_random_state(self.random_state).randint(2**31 - 1))
 
   def _train(self, X, require=None):
-    """Trains on ``X``; sets every fitted attribute at the end, or none."""
-    import jax  # pylint: disable=g-import-not-at-top
-    from aejax.data.pipeline import check_batch_size, make_mesh  # pylint: disable=g-import-not-at-top
-    from aejax.data.types import Dataset, Split  # pylint: disable=g-import-not-at-top
-    from aejax.methods import base, make_method  # pylint: disable=g-import-not-at-top
-    from aejax.train import loop  # pylint: disable=g-import-not-at-top
-
+    """Trains on ``X``: ``(validated X, fitted attributes)``, which the
+    caller sets; on any error the estimator is left unfitted."""
     _strip_fitted(self)
     try:
       return self._train_or_raise(X, require)
@@ -259,9 +252,8 @@ class _Estimator(BaseEstimator):
     from aejax.data.pipeline import check_batch_size, make_mesh  # pylint: disable=g-import-not-at-top
     from aejax.data.types import Dataset, Split  # pylint: disable=g-import-not-at-top
     from aejax.methods import base, make_method  # pylint: disable=g-import-not-at-top
-    from aejax.train import loop  # pylint: disable=g-import-not-at-top
-
     from aejax.methods.registry import METHODS  # pylint: disable=g-import-not-at-top
+    from aejax.train import loop  # pylint: disable=g-import-not-at-top
     self._check_params()
     if self.method not in METHODS:
       raise ValueError(f"Unknown method {self.method!r}: choose one of "

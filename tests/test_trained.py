@@ -16,7 +16,6 @@ from conftest import tiny_config
 
 import aejax
 from aejax.data.sources import load_dataset
-from aejax.eval import trained
 from aejax.methods.base import CapabilityError
 from aejax.train.inference import score_split
 from aejax.train.loop import load_run, train_and_evaluate
