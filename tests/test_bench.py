@@ -62,8 +62,22 @@ def test_scan_over_steps_equals_the_step_loop():
   _assert_same(state, _loop(config, method, tx, images, 0))
 
 
-def test_vmap_over_seeds_equals_one_run_per_seed():
-  config, method, tx, images = _setup()
+@pytest.mark.parametrize("method_name", [
+    "ae",
+    pytest.param("dae", marks=pytest.mark.xfail(strict=True, reason=(
+        "Known discrepancy, found and not yet explained: with the conv model "
+        "and Gaussian corruption, vmap over seeds [0, 3] equals the per-seed "
+        "run for seed 0 but not for seed 3 (every parameter differs by up "
+        "to ~1e-3 after 5 SGD steps; already so before the method "
+        "contract). The conv AE without corruption and the MLP DAE agree."))),
+])
+def test_vmap_over_seeds_equals_one_run_per_seed(method_name):
+  # SGD: its update is proportional to the gradient, so float rounding
+  # stays small (Adam's normalised update turns rounding in a near-zero
+  # gradient into a ±lr step).
+  config, method, tx, images = _setup(**{"optimizer.name": "sgd",
+                                         "optimizer.learning_rate": 0.5,
+                                         "method.name": method_name})
   states, step = vmapped_seeds(method, tx, config.data.binarize, [0, 3],
                                images[0])
   for b in images:

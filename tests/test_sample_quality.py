@@ -214,7 +214,7 @@ def test_frechet_command_scores_a_run(digits_classifier, tmp_path,
 def test_frechet_command_needs_a_generative_run(digits_classifier, tmp_path):
   classifier_dir, _ = digits_classifier
   train_and_evaluate(tiny_config(max_steps=2), str(tmp_path))
-  with pytest.raises(ValueError, match="no generative model"):
+  with pytest.raises(ValueError, match="'ae' cannot sample new examples"):
     frechet.score_run(str(tmp_path), classifier_dir, n=50)
   with pytest.raises(SystemExit):
     frechet.main([f"--classifier={classifier_dir}"])

@@ -164,5 +164,7 @@ def test_rho_hat_is_the_mean_over_the_global_batch():
                          (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
 
   np.testing.assert_allclose(penalty, kl_penalty(code), rtol=1e-5)
+  # The per-device definition differs by far more than the 1e-5 above (by
+  # ~1% here), so the comparison tells the two apart.
   per_device = np.mean([kl_penalty(c) for c in code.reshape(8, 2, -1)])
-  assert abs(per_device - kl_penalty(code)) > 0.05 * kl_penalty(code)
+  assert abs(per_device - kl_penalty(code)) > 1e-3 * kl_penalty(code)
