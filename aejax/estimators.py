@@ -9,7 +9,7 @@
   with higher = more abnormal, ``predict`` with 0/1 labels,
   ``predict_proba(method="linear" | "unify")``, ``predict_confidence``).
 
-Both train through :func:`aejax.train.loop.fit`, the training core of every
+Both train through :func:`aejax.train.trainer.fit`, the training core of every
 run (the same compiled step, shuffling, non-finite guard and checkpoints, in
 a temporary directory removed afterwards), and evaluate through
 :class:`aejax.eval.trained.TrainedModel` (fixed-size compiled chunks, so a
@@ -249,11 +249,11 @@ class _Estimator(BaseEstimator):
 
   def _train_or_raise(self, X, require):
     import jax  # pylint: disable=g-import-not-at-top
-    from aejax.data.pipeline import check_batch_size, make_mesh  # pylint: disable=g-import-not-at-top
+    from aejax.data.pipeline import check_batch_size, make_mesh, replicated  # pylint: disable=g-import-not-at-top
     from aejax.data.types import Dataset, Split  # pylint: disable=g-import-not-at-top
     from aejax.methods import base, make_method  # pylint: disable=g-import-not-at-top
     from aejax.methods.registry import METHODS  # pylint: disable=g-import-not-at-top
-    from aejax.train import loop  # pylint: disable=g-import-not-at-top
+    from aejax.train import pretrain, trainer  # pylint: disable=g-import-not-at-top
     self._check_params()
     if self.method not in METHODS:
       raise ValueError(f"Unknown method {self.method!r}: choose one of "
@@ -293,17 +293,17 @@ class _Estimator(BaseEstimator):
              else contextlib.redirect_stdout(io.StringIO()))
     try:
       with quiet:
-        state = loop.init_state(method, config, mesh)
+        state = trainer.init_state(method, config, mesh)
         if isinstance(method, base.LayerwisePretrained):
-          params = loop.pretrain_layerwise(
+          params = pretrain.pretrain_layerwise(
               method, state.params, Dataset("X", split, split, split, ()),
               mesh, workdir, config)
           state = jax.device_put(
               state.replace(params=params,
                             opt_state=method.optimizer().init(params)),
-              loop.replicated(mesh))
+              replicated(mesh))
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
-        state, _, _ = loop.fit(
+        state, _, _ = trainer.fit(
             method, state, split, split, mesh=mesh, workdir=workdir,
             total_steps=total, batch_size=batch_size,
             eval_batch_size=eval_batch, seed=seed,
