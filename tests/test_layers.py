@@ -274,3 +274,47 @@ def test_conv_batch_dims_and_dtype_like_flax():
               dtype=jnp.bfloat16)
   _check_batch_dims_and_bfloat16(nn.Conv(**args), Conv(**args),
                                  _random((2, 3, 8, 8, 4), 0))
+
+
+# -- platform dispatch ---------------------------------------------------------
+
+
+def _forward_jaxpr(module, x, params):
+  return str(jax.make_jaxpr(module.apply)(params, x))
+
+
+@pytest.mark.parametrize('module', [
+    ConvTranspose(4, (4, 4), (2, 2), 2, transpose_kernel=True),
+    Conv(4, (4, 4), (2, 2), padding=1)], ids=['conv_transpose', 'conv'])
+def test_cpu_paths_on_cpu_only_and_both_paths_agree(module, monkeypatch):
+  """On CPU (auto) the GEMM path (no convolution in the forward pass); with
+  the CPU paths off (what GPUs and TPUs get) XLA's convolutions. Same
+  parameters, same outputs and gradients."""
+  x = _random((3, 8, 8, 5), 1)
+  params = _random_params(module, x)
+  loss = lambda p, x: jnp.sum(jnp.sin(module.apply(p, x)))
+  results, jaxprs = {}, {}
+  for mode in ('auto', 'on', 'off'):
+    monkeypatch.setenv(layers.CPU_LAYERS_ENV, mode)
+    assert layers.cpu_paths() == (mode != 'off')  # tests run on the CPU
+    jaxprs[mode] = _forward_jaxpr(module, x, params)
+    # A fresh jit per mode: the path is chosen when tracing.
+    results[mode] = jax.jit(lambda p, x: (
+        module.apply(p, x), jax.grad(loss, argnums=(0, 1))(p, x)))(params, x)
+  assert 'conv_general_dilated' not in jaxprs['auto']
+  assert jaxprs['on'] == jaxprs['auto']
+  assert 'conv_general_dilated' in jaxprs['off']
+  for a, b in zip(jax.tree_util.tree_leaves(results['on']),
+                  jax.tree_util.tree_leaves(results['off'])):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  monkeypatch.setenv(layers.CPU_LAYERS_ENV, 'sometimes')
+  with pytest.raises(ValueError, match="AEJAX_CPU_LAYERS"):
+    layers.cpu_paths()
+
+
+def test_auto_follows_the_default_backend(monkeypatch):
+  monkeypatch.delenv(layers.CPU_LAYERS_ENV, raising=False)
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  assert not layers.cpu_paths()
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'cpu')
+  assert layers.cpu_paths()

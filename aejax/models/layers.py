@@ -37,6 +37,13 @@ strides=2, padding="same") is padding='SAME' with transpose_kernel=True.
 
 Limitation: `custom_vjp` means reverse mode only; `jax.jvp`/`jax.jacfwd`
 through the fast path raise an error (use `nn.ConvTranspose` for those).
+
+Platforms: the GEMM forms are taken on CPU only (:func:`cpu_paths`). On GPUs
+and TPUs, where XLA's own convolutions are the fast path, the same modules
+(same parameters: checkpoints move between platforms) call
+`lax.conv_general_dilated` / `lax.conv_transpose` as flax does.
+`AEJAX_CPU_LAYERS=on|off` (default `auto`: on when JAX's default backend is
+the CPU) forces the choice, e.g. to compare the two paths.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 from typing import Callable, Sequence
 
 import jax
@@ -51,6 +59,22 @@ import jax.numpy as jnp
 from flax import linen as nn
 from flax.linen.dtypes import promote_dtype
 from jax import lax
+
+CPU_LAYERS_ENV = "AEJAX_CPU_LAYERS"
+
+
+def cpu_paths() -> bool:
+  """Whether the CPU-tuned GEMM paths are taken (decided when tracing).
+
+  ``$AEJAX_CPU_LAYERS``: ``on``, ``off`` or ``auto`` (the default: on when
+  JAX's default backend is the CPU).
+  """
+  mode = os.environ.get(CPU_LAYERS_ENV, "auto").lower()
+  if mode not in ("auto", "on", "off"):
+    raise ValueError(f"{CPU_LAYERS_ENV}={mode!r}: use 'auto', 'on' or 'off'.")
+  if mode == "auto":
+    return jax.default_backend() == "cpu"
+  return mode == "on"
 
 
 def _transpose_padding(k: int, s: int, padding) -> tuple[int, int]:
@@ -311,7 +335,7 @@ class ConvTranspose(nn.Module):
     # Stride 1 is a plain convolution, which XLA runs well; there the GEMM
     # form only pays off for narrow outputs, as its temporaries hold
     # k**d times the output.
-    fast = (set(dilation) == {1}
+    fast = (cpu_paths() and set(dilation) == {1}
             and (not isinstance(padding, str) or padding in ('SAME', 'VALID'))
             and (max(strides) > 1 or self.features <= 8))
     if fast:
@@ -460,7 +484,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
   d = lhs.ndim - 2
   strides = tuple(int(s) for s in window_strides)
   kernel_shape = rhs.shape[:d]
-  fast = (d > 0 and _channels_last(dimension_numbers, lhs.ndim)
+  fast = (cpu_paths() and d > 0
+          and _channels_last(dimension_numbers, lhs.ndim)
           and max(strides) > 1
           and all(k % s == 0 for k, s in zip(kernel_shape, strides))
           and all(v in (None, 1) for v in (lhs_dilation or ()))
