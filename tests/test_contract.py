@@ -38,7 +38,7 @@ TINY = {
 }
 CAPABILITIES = (base.Encoder, base.TrainableEncoder, base.Decoder,
                 base.Reconstructor, base.AnomalyScorer, base.Sampler,
-                base.LikelihoodModel)
+                base.LikelihoodModel, base.SequenceModel)
 CASES = [(name, model) for name, cls in sorted(METHODS.items())
          for model in (cls.models or (None,))]
 

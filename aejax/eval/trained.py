@@ -49,7 +49,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from aejax.methods import base
-from aejax.methods.recurrent import RecurrentAutoencoder
 
 PIXELS, STANDARDIZE, RAW = "pixels", "standardize", "none"
 STANDARDIZATION_KEY = "standardization"  # in run.json: {"mean", "std"}
@@ -501,7 +500,7 @@ class TrainedModel:
 
   @property
   def _reads_lengths(self) -> bool:
-    return isinstance(self.method, RecurrentAutoencoder)
+    return isinstance(self.method, base.SequenceModel)
 
   def _keys(self, stream: int, hashes):
     k = jax.random.fold_in(jax.random.PRNGKey(self.preprocessing.seed),

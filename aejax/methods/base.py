@@ -205,6 +205,17 @@ class TrainableEncoder(Encoder):
     output to the code (a VAE's μ, a sparse code's activation)."""
 
 
+class SequenceModel(abc.ABC):
+  """The model reads variable-length sequences [B, T, F] with their
+  lengths (``batch["length"]``); padding after a sequence's end changes
+  nothing."""
+  capability = "read variable-length sequences"
+
+  @abc.abstractmethod
+  def lengths(self, batch: dict) -> jax.Array:
+    """The batch's sequence lengths [B] (T for each when absent)."""
+
+
 class Decoder(abc.ABC):
   """The trained model maps codes to the data space."""
   capability = "decode codes"

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from aejax import losses
+from aejax.methods import base
 from aejax.methods.autoencoder import Autoencoder
 from aejax.methods.registry import register_method
 
@@ -46,7 +47,7 @@ def step_mask(lengths: jax.Array, num_steps: int) -> jax.Array:
 
 
 @register_method("recurrent_ae")
-class RecurrentAutoencoder(Autoencoder):
+class RecurrentAutoencoder(Autoencoder, base.SequenceModel):
   """Masked sequence reconstruction with an LSTM/GRU encoder-decoder.
 
   Needs ``config.model.name = "recurrent"`` (cell: ``model.cell``, widths:
