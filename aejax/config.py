@@ -8,7 +8,9 @@ they need.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import math
 import os
 
 import ml_collections
@@ -110,12 +112,221 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_devices = 0               # 0 = all devices
   c.log_every_steps = 100
   c.checkpoint_every_steps = 0    # 0 = once per epoch
-  c.keep_checkpoints = 3
+  c.keep_checkpoints = 3          # the newest k; 0 = keep every checkpoint
+  #                                 (the latest one is never deleted)
   c.max_nonfinite_steps = 100     # this many skipped steps in a row: abort
+  # Finite divergence: stop when the mean training loss of divergence_windows
+  # train rows in a row is more than divergence_factor x scale above its
+  # running minimum (scale: the larger of |minimum| and |the first step's
+  # loss|; aejax.train.hooks.DivergenceGuard). divergence_factor 0 = off.
+  c.divergence_factor = 10.0
+  c.divergence_windows = 5
   c.num_figure_images = 10
   c.progress_bar = True
   c.tensorboard = True            # TensorBoard events too (if tensorboardX)
   return c
+
+
+class ConfigError(ValueError):
+  """A config field holds a value the run cannot use; the message names the
+  field, the value and what it accepts."""
+
+
+def _kind(value, kind) -> bool:
+  if kind is int:
+    return isinstance(value, int) and not isinstance(value, bool)
+  if kind is float:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+  return isinstance(value, kind)
+
+
+def _number(kind, lo=None, hi=None, lo_open=False, hi_open=False, note=""):
+  """A rule: an int (``kind=int``) or finite number in a range."""
+  name = "an integer" if kind is int else "a finite number"
+  bounds = []
+  if lo is not None:
+    bounds.append(f"{'>' if lo_open else '>='} {lo}")
+  if hi is not None:
+    bounds.append(f"{'<' if hi_open else '<='} {hi}")
+  expected = " ".join([name, " and ".join(bounds)]).strip() + note
+
+  def rule(value):
+    ok = _kind(value, kind) and (
+        lo is None or (value > lo if lo_open else value >= lo)) and (
+            hi is None or (value < hi if hi_open else value <= hi))
+    return None if ok else expected
+  return rule
+
+
+def _one_of(*choices):
+  def rule(value):
+    return None if value in choices else f"one of {', '.join(map(repr, choices))}"
+  return rule
+
+
+def _ints(lo=0, nonempty=False):
+  expected = (f"a {'non-empty ' if nonempty else ''}tuple of integers >= "
+              f"{lo}")
+
+  def rule(value):
+    ok = isinstance(value, (tuple, list)) and (value or not nonempty) and all(
+        _kind(v, int) and v >= lo for v in value)
+    return None if ok else expected
+  return rule
+
+
+def _of_type(kind, expected):
+  return lambda value: None if _kind(value, kind) else expected
+
+
+_INT = _number(int)
+_BOOL = _of_type(bool, "True or False")
+_TEXT = _of_type(str, "a string")
+# Kept equal to the code's own tables by tests/test_faults.py.
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "gelu", "elu",
+               "identity")
+_ACTIVATION = _one_of(*ACTIVATIONS)
+
+# What each field of base_config() accepts; check_fields() applies them
+# before any data is loaded or any directory is created. Settings that only
+# some methods or models read are checked in every run (their defaults
+# pass). method.corruption is checked by aejax.data.transforms (its fields
+# depend on its name).
+FIELD_RULES = {
+    "seed": _INT,
+    "data.name": _one_of("fashion_mnist", "digits", "ucr"),
+    "data.source": _one_of("auto", "idx", "tfds"),
+    "data.idx_dir": _TEXT,
+    "data.tfds_data_dir": _TEXT,
+    "data.download": _BOOL,
+    "data.validation_size": _number(int, 1, note=" (images held out of "
+                                    "train to validate on)"),
+    "data.split_seed": _INT,
+    "data.binarize": _BOOL,
+    "data.normal_classes": _ints(0),
+    "data.ts_name": _TEXT,
+    "data.ts_dir": _TEXT,
+    "data.standardize": _BOOL,
+    "model.name": _TEXT,  # checked against the method by check_config
+    "model.latent_dim": _number(int, 1),
+    "model.hidden": _ints(1),
+    "model.activation": _ACTIVATION,
+    "model.filters": _ints(1, nonempty=True),
+    "model.conv_activation": _ACTIVATION,
+    "model.batch_norm": _BOOL,
+    "model.dense_activation": _ACTIVATION,
+    "model.output_layer": _one_of("conv_transpose", "conv"),
+    "model.tied": _BOOL,
+    "model.dropout_rate": _number(float, 0, 1, hi_open=True),
+    "model.cell": _one_of("lstm", "gru"),
+    "model.rnn_hidden": _ints(1, nonempty=True),
+    "method.name": _TEXT,  # checked against the registry by check_config
+    "method.loss": _one_of("mse", "bce"),
+    "method.output": _one_of("sigmoid", "identity"),
+    "method.code_activation": _one_of("auto", *ACTIVATIONS),
+    "method.sparsity_weight": _number(float, 0),
+    "method.sparsity_target": _number(float, 0, 1, True, True),
+    "method.contractive_weight": _number(float, 0),
+    "method.jacobian_estimator": _one_of("exact", "hutchinson"),
+    "method.num_probes": _number(int, 1),
+    "method.likelihood": _one_of("bernoulli", "gaussian", "gaussian_learned"),
+    "method.beta": _number(float, 0),
+    "method.num_samples": _number(int, 1),
+    "method.logvar_bound": _number(float, 0, lo_open=True),
+    "method.decoder_logvar": _number(float),
+    "method.pretrain_epochs": _number(int, 0),
+    "method.prior": _one_of("gaussian", "mixture"),
+    "method.disc_hidden": _ints(1, nonempty=True),
+    "method.adversarial_learning_rate": _number(
+        float, 0, note=" (0: optimizer.learning_rate)"),
+    "method.n_critic": _number(int, 1),
+    "optimizer.name": _one_of("adam", "adamw", "sgd"),
+    "optimizer.learning_rate": _number(float, 0),
+    "optimizer.b1": _number(float, 0, 1, hi_open=True),
+    "optimizer.b2": _number(float, 0, 1, hi_open=True),
+    "optimizer.weight_decay": _number(float, 0),
+    "optimizer.momentum": _number(float, 0, 1, hi_open=True),
+    "optimizer.grad_clip_norm": _number(float, 0, note=" (0: no clipping)"),
+    "optimizer.decay_steps": _number(int, 0, note=" (0: constant rate)"),
+    "optimizer.final_lr_fraction": _number(float, 0, 1),
+    "batch_size": _number(int, 1),
+    "eval_batch_size": _number(int, 1),
+    "num_epochs": _number(int, 0),
+    "max_steps": lambda v: None if _kind(v, int) and (v == -1 or v >= 1) else
+                 "-1 (num_epochs decides) or an integer >= 1",
+    "num_devices": _number(int, 0, note=" (0: all devices)"),
+    "log_every_steps": _number(int, 1, note=" (steps per train row)"),
+    "checkpoint_every_steps": _number(int, 0, note=" (0: once per epoch)"),
+    "keep_checkpoints": _number(int, 0, note=" (0: keep all)"),
+    "max_nonfinite_steps": _number(
+        int, 1, note=" (skipped non-finite steps in a row that stop the run)"),
+    "divergence_factor": _number(float, 0, note=" (0: no finite-divergence "
+                                 "guard)"),
+    "divergence_windows": _number(int, 1, note=" (train rows in a row)"),
+    "num_figure_images": _number(int, 1),
+    "progress_bar": _BOOL,
+    "tensorboard": _BOOL,
+}
+_OPAQUE = ("method.corruption",)  # a dict whose fields depend on its name
+
+
+def field_paths(config, prefix: str = "") -> list[str]:
+  """Dotted paths of the leaf fields of ``config`` (``"optimizer.b1"``)."""
+  paths = []
+  for key in config:
+    path = prefix + key
+    if isinstance(config[key], ml_collections.ConfigDict) and (
+        path not in _OPAQUE):
+      paths += field_paths(config[key], path + ".")
+    else:
+      paths.append(path)
+  return paths
+
+
+def _get(config, path: str):
+  for key in path.split("."):
+    config = config[key]
+  return config
+
+
+def suggest(path: str, paths) -> str:
+  """``" (did you mean --config.batch_size?)"`` for a misspelled path."""
+  close = difflib.get_close_matches(path, list(paths), n=1, cutoff=0.6)
+  if not close:  # a misspelled last part of a known section
+    section, _, leaf = path.rpartition(".")
+    tails = {p.rpartition(".")[2]: p for p in paths
+             if p.rpartition(".")[0] == section}
+    near = difflib.get_close_matches(leaf, list(tails), n=1, cutoff=0.6)
+    close = [tails[near[0]]] if near else []
+  return f" (did you mean --config.{close[0]}?)" if close else ""
+
+
+def check_fields(config, defaults=None) -> None:
+  """Refuses fields the base config does not have and values a field does
+  not accept (:data:`FIELD_RULES`), with one line that names the fix.
+
+  Raises:
+    ConfigError: for the first bad field.
+  """
+  defaults = base_config() if defaults is None else defaults
+  known = field_paths(defaults)
+  for path in field_paths(config):
+    if path not in known:
+      raise ConfigError(f"--config.{path}: the config has no such field"
+                        f"{suggest(path, known)}.")
+  for path in known:
+    rule = FIELD_RULES.get(path)
+    try:
+      value = _get(config, path)
+    except (KeyError, AttributeError):
+      continue  # an older config without a newer field: its default holds
+    problem = rule(value) if rule else None
+    if problem:
+      raise ConfigError(f"--config.{path}={value!r}: must be {problem}.")
+  if config.get("num_epochs", 1) == 0 and config.get("max_steps", -1) < 1:
+    raise ConfigError("--config.num_epochs=0 trains nothing: set num_epochs "
+                      ">= 1, or max_steps >= 1.")
 
 
 def load_experiment(path: str) -> ml_collections.ConfigDict:

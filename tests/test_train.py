@@ -121,7 +121,7 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path, nan_loss):
 
 def test_non_finite_learning_rate_is_refused(tmp_path):
   config = tiny_config(**{"optimizer.learning_rate": float("nan")})
-  with pytest.raises(ValueError, match="learning_rate must be a finite"):
+  with pytest.raises(ValueError, match="learning_rate=nan: must be a finite"):
     train_and_evaluate(config, str(tmp_path))
 
 

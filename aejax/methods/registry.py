@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import ml_collections
+
 from aejax.methods.base import METHODS, Method
 from aejax.models.autoencoder import MODEL_FIELDS
 
@@ -41,6 +43,13 @@ def fields_read(config) -> tuple[set[str], set[str]]:
   return ({"name", *cls.config_fields}, {"name", *model_fields})
 
 
+def _plain(value):
+  """A field's value for comparison: a sub-config as a dict (ConfigDict's
+  ``==`` also compares whether it is locked, as a command line's is)."""
+  return value.to_dict() if isinstance(value, ml_collections.ConfigDict) else (
+      value)
+
+
 def check_config(config, defaults) -> None:
   """Refuses settings the chosen method and model would silently ignore.
 
@@ -48,12 +57,19 @@ def check_config(config, defaults) -> None:
     config: the run's config.
     defaults: the base config (:func:`aejax.config.base_config`).
 
+  Every field is checked first (:func:`aejax.config.check_fields`: no
+  unknown fields, each value in its range or among its choices), so that a
+  run refuses a bad config before it loads data or creates a directory.
+
   Raises:
-    ValueError: for an unknown method or model, a model the method does not
-      train, or a ``method.*`` / ``model.*`` field set away from its
-      default that this method / model does not read (naming the ones that
-      do).
+    ValueError: for an unknown field or a value a field does not accept
+      (:class:`aejax.config.ConfigError`), an unknown method or model, a
+      model the method does not train, or a ``method.*`` / ``model.*``
+      field set away from its default that this method / model does not
+      read (naming the ones that do).
   """
+  from aejax.config import ConfigError, check_fields  # pylint: disable=g-import-not-at-top
+  check_fields(config, defaults)
   name = config.method.name
   if name not in METHODS:
     raise ValueError(f"Unknown method {name!r}: choose one of "
@@ -74,9 +90,15 @@ def check_config(config, defaults) -> None:
     for field in given:
       if field in read or field not in default:
         continue
-      if given[field] != default[field]:
+      if _plain(given[field]) != _plain(default[field]):
         raise ValueError(
             f"--config.{section}.{field}={given[field]!r} is not read by "
             f"{section} {config[section].name!r}, so it would change nothing;"
             f" it is read by: {', '.join(readers(field)) or 'none'}. Remove "
             "it, or choose one of those.")
+  if "corruption" in method_read:
+    from aejax.data.transforms import make_corruption  # pylint: disable=g-import-not-at-top
+    try:
+      make_corruption(**config.method.corruption)
+    except (TypeError, ValueError) as e:
+      raise ConfigError(f"--config.method.corruption: {e}") from None

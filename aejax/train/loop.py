@@ -3,17 +3,27 @@ checkpoints and figures in the work directory.
 
 Work directory layout::
 
+  run.json           the config and image shape, to rebuild the model
   metrics.jsonl      one JSON object per line: {"step", "split", metrics...};
                      split "epoch" rows hold each epoch's wall seconds
   events.out.tfevents.*  the same scalars for TensorBoard (with tensorboardX)
-  checkpoints/<step> Orbax checkpoints (state + data position), last k kept
+  checkpoints/<step> Orbax checkpoints (state + data position + the hooks'
+                     records), the newest keep_checkpoints kept (0: all)
+  damaged_checkpoints/<step>  checkpoints that could not be read, moved
+                     aside when the run fell back to an older one
   results.json       final validation and test metrics, timings, config
   loss_curves.png    train / validation loss vs step
   reconstructions.png, samples.png, ... (chosen by the method's
                      capabilities: aejax.train.figures)
   pretrain/          layer-wise pre-training stages (their own loops)
+  .lock              held while a process trains here (aejax.train.workdir)
 
-Running the same command again resumes from the latest checkpoint.
+Running the same command again resumes from the latest checkpoint; after
+any kills and Ctrl-Cs, the finished run's parameters and ``metrics.jsonl``
+equal an unbroken run's (but for wall-clock fields,
+:data:`aejax.train.writers.WALL_CLOCK_FIELDS`). Running a finished run
+again does nothing and says so. A work directory holds one run: other
+settings are refused before anything is written (:mod:`aejax.train.workdir`).
 
 A run is :func:`aejax.train.trainer.fit` (the step loop of
 :mod:`aejax.train.hooks` with its hooks: logging, the non-finite guard,
@@ -24,6 +34,7 @@ Every training path in the project goes through ``fit``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -46,6 +57,8 @@ from aejax.train.hooks import EpochFigures, evaluate
 from aejax.train.pretrain import pretrain_layerwise
 from aejax.train.state import create_train_state
 from aejax.train.trainer import fit, init_state
+from aejax.train.workdir import (RunMismatchError, WorkdirLock,
+                                 check_same_run, has_checkpoints, write_json)
 from aejax.train.writers import METRICS_FILE, default_writers
 
 RESULTS_FILE = "results.json"
@@ -57,11 +70,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Trains ``config``'s method in ``workdir`` (resuming if possible).
 
   Returns:
-    The final results: validation and test metrics and timings.
+    The final results: validation and test metrics and timings
+    (``train_seconds`` summed over the processes that built the final
+    state, ``processes`` of them).
+
+  Raises:
+    ValueError: a config error (before any data is loaded or directory
+      created).
+    aejax.train.workdir.WorkdirBusyError: another process trains here.
+    aejax.train.workdir.RunMismatchError: ``workdir`` holds a run with other
+      settings (nothing is changed).
+    aejax.train.checkpoint.CheckpointSaveError: a checkpoint could not be
+      written (the last good one is kept).
+    FloatingPointError: training diverged.
   """
   run_start = time.perf_counter()
-  check_config(config, base_config())  # before any data or directory
-  os.makedirs(workdir, exist_ok=True)
+  defaults = base_config()
+  check_config(config, defaults)  # before any data or directory
   mesh = make_mesh(config.num_devices)
   devices = mesh.devices.ravel().tolist()
   logging.info("JAX %s on %d %s device(s): %s; mesh %s", jax.__version__,
@@ -69,15 +94,79 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                dict(mesh.shape))
   check_batch_size(config.batch_size, mesh)
   check_batch_size(config.eval_batch_size, mesh, "eval_batch_size")
+  lock = (WorkdirLock(workdir) if jax.process_index() == 0 else
+          contextlib.nullcontext())
+  with lock:
+    return _train_and_evaluate(config, workdir, mesh, defaults, run_start)
+
+
+def _saved_run(workdir: str) -> dict | None:
+  path = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _finished(workdir: str, config) -> dict | None:
+  """The results of the run in ``workdir`` if it finished with the
+  length ``config`` asks for (so there is nothing to do)."""
+  path = os.path.join(workdir, RESULTS_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      results = json.load(f)
+  except ValueError:
+    return None
+  done = results.get("config", {})
+  if (done.get("num_epochs"), done.get("max_steps")) != (
+      config.num_epochs, config.max_steps):
+    return None
+  checkpointer = Checkpointer(workdir, asynchronous=False)
+  try:
+    latest = checkpointer.latest_step()
+  finally:
+    checkpointer.close()
+  return results if latest == results.get("step") else None
+
+
+def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
+  """The run, in a locked ``workdir``."""
+  config_json = json.loads(config.to_json_best_effort())
+  saved = _saved_run(workdir)
+  if saved is not None and has_checkpoints(workdir):
+    check_same_run(workdir, saved["config"], config_json,
+                   json.loads(defaults.to_json_best_effort()))
+    finished = _finished(workdir, config)
+    if finished is not None:
+      logging.warning(
+          "%s holds this run, finished at step %d: nothing to do (results "
+          "in %s). Raise --config.num_epochs or --config.max_steps to train "
+          "on, or use a new --workdir.", workdir, finished["step"],
+          os.path.join(workdir, RESULTS_FILE))
+      return finished
 
   dataset = load_dataset(config.data)
   logging.info("Data %s: train %d, validation %d, test %d, images %s",
                dataset.name, len(dataset.train), len(dataset.validation),
                len(dataset.test), dataset.image_shape)
+  if len(dataset.train) < config.batch_size:
+    raise ValueError(
+        f"--config.batch_size={config.batch_size} is larger than the "
+        f"{len(dataset.train)} training examples of {dataset.name}: no "
+        "full batch to train on. Use a smaller batch_size.")
   method = make_method(config, dataset.image_shape)
-  with open(os.path.join(workdir, RUN_FILE), "w") as f:
-    json.dump({"config": json.loads(config.to_json_best_effort()),
-               "image_shape": list(dataset.image_shape)}, f, indent=2)
+  if saved is not None and has_checkpoints(workdir) and tuple(
+      saved["image_shape"]) != tuple(dataset.image_shape):
+    raise RunMismatchError(
+        f"This work directory ({workdir}) holds a run on images of shape "
+        f"{tuple(saved['image_shape'])}, these are "
+        f"{tuple(dataset.image_shape)}: use a new --workdir.")
+  # Known compatible (or new): the saved settings can be written.
+  write_json(os.path.join(workdir, RUN_FILE),
+             {**(saved or {}), "config": config_json,
+              "image_shape": list(dataset.image_shape)}, indent=2)
   state = init_state(method, config, mesh)
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   allocator = host_allocator.current()
@@ -113,12 +202,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         log_every=config.log_every_steps,
         checkpoint_every=config.checkpoint_every_steps,
         keep_checkpoints=config.keep_checkpoints,
-        max_nonfinite_steps=config.max_nonfinite_steps, eval_key=eval_key,
+        max_nonfinite_steps=config.max_nonfinite_steps,
+        divergence_factor=config.divergence_factor,
+        divergence_windows=config.divergence_windows, eval_key=eval_key,
         writers=writers, progress_bar=config.progress_bar,
         extra_hooks=[EpochFigures(method, workdir)], start=run_start)
-    train_seconds = time.perf_counter() - train_start
     step = loop.step
-    results = {"step": step, "train_seconds": train_seconds,
+    results = {"step": step, "train_seconds": parts["clock"].seconds(),
+               "processes": parts["clock"].processes,
+               "train_seconds_this_process": (time.perf_counter() -
+                                              train_start),
                "first_step_seconds": parts["first_step"].seconds,
                "trained_steps_this_run": step - parts["start_step"],
                "skipped_steps": int(state.skipped_steps),
@@ -142,8 +235,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                                  workdir, dataset.class_names)
   results["figures"] = [os.path.basename(p) for p in paths]
   results["config"] = config.to_dict()
-  with open(os.path.join(workdir, RESULTS_FILE), "w") as f:
-    json.dump(results, f, indent=2, default=str)
+  write_json(os.path.join(workdir, RESULTS_FILE), results, indent=2,
+             default=str)
   return results
 
 

@@ -62,7 +62,9 @@ def pretrain_layerwise(method, params, dataset, mesh, workdir: str, config):
         # Dynamic binarisation applies to images, not to codes.
         binarize=config.data.binarize and stage == 0,
         log_every=len(train) // config.batch_size,
-        max_nonfinite_steps=config.max_nonfinite_steps, eval_key=k_eval,
+        max_nonfinite_steps=config.max_nonfinite_steps,
+        divergence_factor=config.divergence_factor,
+        divergence_windows=config.divergence_windows, eval_key=k_eval,
         writers=writers, progress_bar=config.progress_bar,
         desc=f"pre-train {stage}", validate_first=True)
     trained = jax.device_get(state.params)
@@ -85,7 +87,27 @@ class _StageRows:
     self.path, self.stage = path, stage
 
   def truncate_after(self, step: int) -> None:
-    del step  # a finished stage is not re-run; a restarted one appends
+    self.rewind(step, None)
+
+  def rewind(self, step: int, rows_at_step: int | None) -> None:
+    """Drops this stage's rows written after its checkpoint ``step`` (see
+    :meth:`aejax.train.writers.JsonlWriter.rewind`); other stages' stay."""
+    if not os.path.exists(self.path):
+      return
+    with open(self.path) as f:
+      rows = [json.loads(line) for line in f if line.strip()]
+    kept, at_step = [], 0
+    for row in rows:
+      if row["layer"] != self.stage:
+        kept.append(row)
+        continue
+      at_step += row["step"] == step
+      if row["step"] < step or (row["step"] == step and (
+          rows_at_step is None or at_step <= rows_at_step)):
+        kept.append(row)
+    with open(self.path + ".tmp", "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(self.path + ".tmp", self.path)
 
   def write(self, step: int, split: str, metrics: dict) -> None:
     row = {"layer": self.stage, "step": int(step), "split": split,

@@ -18,8 +18,9 @@ from absl import logging
 from aejax.data.pipeline import TrainBatches, replicated
 from aejax.data.sources import Split
 from aejax.train.checkpoint import Checkpointer, CheckpointError, abstract_like
-from aejax.train.hooks import (Checkpoint, EpochTimer, FirstStep, Loop,
-                               NonFiniteGuard, TrainLog, Validation)
+from aejax.train.hooks import (Checkpoint, DivergenceGuard, EpochTimer,
+                               FirstStep, Loop, NonFiniteGuard, RunClock,
+                               TrainLog, Validation, restore_hooks)
 from aejax.train.state import TrainState, create_train_state
 from aejax.train.step import compile_steps
 
@@ -46,54 +47,79 @@ def fit(method, state: TrainState, train: Split, validation: Split, *,
         mesh, workdir: str, total_steps: int, batch_size: int,
         eval_batch_size: int, seed: int, binarize: bool, log_every: int,
         checkpoint_every: int = 0, keep_checkpoints: int = 3,
-        max_nonfinite_steps: int = 100, eval_key: jax.Array,
+        max_nonfinite_steps: int = 100, divergence_factor: float = 10.0,
+        divergence_windows: int = 5, eval_key: jax.Array,
         writers=(), progress_bar: bool = False, extra_hooks=(),
         start: float | None = None, desc: str = "train",
         validate_first: bool = False, validate_every: int = 0):
   """Trains ``method`` from ``state`` (or its checkpoint in ``workdir``).
 
-  The shared core of every training path: resume from the latest
-  checkpoint in ``workdir`` (same batch size, seed and data), compiled
-  steps on sharded batches, the loop's hooks, checkpoints.
+  The shared core of every training path: resume from the newest intact
+  checkpoint in ``workdir`` (same batch size, seed and data; a damaged
+  newer one is moved aside with a warning), rewind the writers to it,
+  compiled steps on sharded batches, the loop's hooks (restored from the
+  checkpoint), checkpoints.
 
   Returns:
     ``(state, loop, parts)``: the final state, the :class:`Loop`, and
     ``{"start_step", "first_step" (the :class:`FirstStep` hook),
     "validation" (the :class:`Validation` hook; ``.last`` holds its last
-    metrics), "eval_fn"}``.
+    metrics), "eval_fn", "clock" (the :class:`RunClock`: seconds and
+    processes over every process that built this state)}``.
   """
   start = time.perf_counter() if start is None else start
   steps_per_epoch = len(train) // batch_size
   position = {"batch_size": batch_size, "seed": seed,
               "num_train_examples": len(train),
               "steps_per_epoch": steps_per_epoch}
-  checkpointer = Checkpointer(workdir, keep_checkpoints)
-  if checkpointer.latest_step() is not None:
-    state, saved = checkpointer.restore(abstract_like(state,
-                                                      replicated(mesh)))
-    _check_resumable(saved, position, workdir)
+  checkpointer = Checkpointer(workdir, keep_checkpoints, cleanup=True)
+  try:
+    restored = checkpointer.restore_intact(abstract_like(state,
+                                                         replicated(mesh)))
+  except BaseException:
+    checkpointer.close()
+    raise
+  saved, records = {}, {}
+  if restored is not None:
+    state, saved, records, _ = restored
+    try:
+      _check_resumable(saved, position, workdir)
+    except BaseException:
+      checkpointer.close()
+      raise
     logging.info("Resumed %s from checkpoint at step %d (epoch %d, batch "
                  "%d).", workdir, int(state.step), saved["epoch"],
                  saved["index_in_epoch"])
   start_step = int(state.step)
+  # Rows written after the checkpoint go (all of them without one); an
+  # older checkpoint without the count keeps every row of its step.
+  rows_at_step = saved.get("rows_at_step") if saved else 0
   for writer in writers:
-    writer.truncate_after(start_step)
+    if hasattr(writer, "rewind"):
+      writer.rewind(start_step, rows_at_step)
+    else:
+      writer.truncate_after(start_step)
   train_fn, eval_fn = compile_steps(method, mesh, binarize)
   batches = TrainBatches(train, batch_size, seed, mesh, start_step=start_step)
   log = TrainLog(log_every)
   validation_hook = Validation(eval_fn, validation, eval_batch_size, mesh,
                                eval_key, validate_every or steps_per_epoch)
   first_step = FirstStep(start)
+  clock = RunClock()
   if validate_first and start_step == 0:  # the "before" of a curve
     for writer in writers:
       writer.write(0, "validation", validation_hook.evaluate(state))
   hooks = [first_step, log, NonFiniteGuard(log, max_nonfinite_steps),
-           validation_hook, *extra_hooks,
+           DivergenceGuard(log, divergence_factor, divergence_windows,
+                           checkpointer),
+           validation_hook, *extra_hooks, EpochTimer(), clock,
+           # Last: a checkpoint follows every row of its step.
            Checkpoint(checkpointer, checkpoint_every or steps_per_epoch,
-                      position),
-           EpochTimer()]
+                      position)]
+  restore_hooks(hooks, records)
   loop = Loop(state, train_fn, batches, total_steps, hooks, writers,
               progress_bar, desc)
   state = loop.run()
   return state, loop, {"start_step": start_step, "first_step": first_step,
-                       "validation": validation_hook, "eval_fn": eval_fn}
+                       "validation": validation_hook, "eval_fn": eval_fn,
+                       "clock": clock}

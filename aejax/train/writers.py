@@ -1,8 +1,15 @@
 """Metric writers: JSON lines (always) and TensorBoard event files.
 
 A writer has ``write(step, split, metrics)``, ``truncate_after(step)`` (drop
-what a killed run logged after its last checkpoint) and ``close()``. Only
-process 0 writes (:func:`default_writers` gives the other processes none).
+what a killed run logged after its last checkpoint) and ``close()``; it may
+have ``rewind(step, rows_at_step)``, the exact form a resumed run uses (the
+checkpoint says how many rows its step had). Only process 0 writes
+(:func:`default_writers` gives the other processes none).
+
+After any number of kills and Ctrl-Cs and a final successful run,
+``metrics.jsonl`` equals an unbroken run's row for row, except the
+wall-clock fields :data:`WALL_CLOCK_FIELDS` (``steps_per_s`` of ``train``
+rows, ``seconds`` of ``epoch`` rows).
 
 TensorBoard: with ``tensorboardX`` installed (it needs no TensorFlow) and
 ``config.tensorboard`` on (the default), every row is also an event in the
@@ -19,9 +26,10 @@ import os
 import jax
 from absl import logging
 
-from aejax.plotting import read_metrics
-
 METRICS_FILE = "metrics.jsonl"
+# Fields that measure time, not the run: they differ between two runs of the
+# same command, interrupted or not.
+WALL_CLOCK_FIELDS = frozenset({"steps_per_s", "seconds"})
 
 
 class JsonlWriter:
@@ -32,11 +40,25 @@ class JsonlWriter:
 
   def truncate_after(self, step: int) -> None:
     """Drops rows logged after ``step`` (work a killed run did not save)."""
+    self.rewind(step, None)
+
+  def rewind(self, step: int, rows_at_step: int | None) -> None:
+    """Keeps the rows before ``step`` and the first ``rows_at_step`` rows at
+    it (``None``: all): what was written when checkpoint ``step`` was
+    saved. A torn last line (a kill mid-write) goes too."""
     if not os.path.exists(self.path):
       return
-    rows = [r for r in read_metrics(self.path) if r["step"] <= step]
-    with open(self.path, "w") as f:
-      f.writelines(json.dumps(r) + "\n" for r in rows)
+    kept, at_step = [], 0
+    for row in _rows(self.path):
+      if row["step"] == step:
+        at_step += 1
+      if row["step"] < step or (row["step"] == step and (
+          rows_at_step is None or at_step <= rows_at_step)):
+        kept.append(row)
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(tmp, self.path)
 
   def write(self, step: int, split: str, metrics: dict) -> None:
     row = {"step": int(step), "split": split}
@@ -46,6 +68,19 @@ class JsonlWriter:
 
   def close(self) -> None:
     pass
+
+
+def _rows(path: str):
+  """The rows of a JSON-lines file; a line that does not parse (the torn
+  end of a killed write) and anything after it are dropped."""
+  with open(path) as f:
+    for line in f:
+      try:
+        yield json.loads(line)
+      except json.JSONDecodeError:
+        logging.warning("%s: dropping a torn line and what follows it.",
+                        path)
+        return
 
 
 class TensorBoardWriter:
