@@ -157,13 +157,15 @@ class Loop:
     self.bar = tqdm(total=total_steps, initial=self.step, desc=desc,
                     unit="step", dynamic_ncols=True,
                     disable=not progress_bar)
-    self.rows_at_step, self._row_step = 0, self.step
+    self._rows, self._row_step = 0, self.step
     self.clean_stop, self.error = False, None
 
+  @property
+  def rows_at_step(self) -> int:
+    return self._rows if self._row_step == self.step else 0
+
   def write(self, split: str, metrics: dict) -> None:
-    if self.step != self._row_step:
-      self.rows_at_step, self._row_step = 0, self.step
-    self.rows_at_step += 1
+    self._rows, self._row_step = self.rows_at_step + 1, self.step
     for writer in self.writers:
       writer.write(self.step, split, metrics)
 
