@@ -76,17 +76,14 @@ def fit(method, state: TrainState, train: Split, validation: Split, *,
   try:
     restored = checkpointer.restore_intact(abstract_like(state,
                                                          replicated(mesh)))
+    if restored is not None:
+      _check_resumable(restored[1], position, workdir)
   except BaseException:
     checkpointer.close()
     raise
   saved, records = {}, {}
   if restored is not None:
     state, saved, records, _ = restored
-    try:
-      _check_resumable(saved, position, workdir)
-    except BaseException:
-      checkpointer.close()
-      raise
     logging.info("Resumed %s from checkpoint at step %d (epoch %d, batch "
                  "%d).", workdir, int(state.step), saved["epoch"],
                  saved["index_in_epoch"])
