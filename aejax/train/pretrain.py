@@ -19,7 +19,7 @@ from aejax.data.sources import Split
 from aejax.data.transforms import prepare_batch
 from aejax.train.state import TrainState
 from aejax.train.trainer import fit
-from aejax.train.writers import default_writers
+from aejax.train.writers import default_writers, read_rows
 
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_FILE = "pretrain.jsonl"
@@ -94,10 +94,8 @@ class _StageRows:
     :meth:`aejax.train.writers.JsonlWriter.rewind`); other stages' stay."""
     if not os.path.exists(self.path):
       return
-    with open(self.path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
     kept, at_step = [], 0
-    for row in rows:
+    for row in read_rows(self.path):
       if row["layer"] != self.stage:
         kept.append(row)
         continue

@@ -49,7 +49,7 @@ class JsonlWriter:
     if not os.path.exists(self.path):
       return
     kept, at_step = [], 0
-    for row in _rows(self.path):
+    for row in read_rows(self.path):
       if row["step"] == step:
         at_step += 1
       if row["step"] < step or (row["step"] == step and (
@@ -70,7 +70,7 @@ class JsonlWriter:
     pass
 
 
-def _rows(path: str):
+def read_rows(path: str):
   """The rows of a JSON-lines file; a line that does not parse (the torn
   end of a killed write) and anything after it are dropped."""
   with open(path) as f:
