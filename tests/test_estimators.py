@@ -188,7 +188,10 @@ def _fit_dirs():
   return set(glob.glob(os.path.join(tempfile.gettempdir(), "aejax-fit-*")))
 
 
-def test_bad_input_one_message_and_nothing_half_trained(digits):
+def test_bad_input_one_message_and_nothing_half_trained(digits, tmp_path,
+                                                        monkeypatch):
+  # This test's own temporary directory: other test processes fit too.
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
   x, _, _ = digits
   before = _fit_dirs()
   for contamination in (0.0, 0.7, -0.1):
