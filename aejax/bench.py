@@ -318,7 +318,7 @@ def loop_overhead(experiment: str, epochs: int, data_dir: str,
   metrics.jsonl (the first epoch includes compilation). Then times the same
   number of steps of the same compiled step on device-resident batches.
   """
-  from aejax.train.figures import read_metrics  # pylint: disable=g-import-not-at-top
+  from aejax.plotting import read_metrics  # pylint: disable=g-import-not-at-top
   from aejax.train.loop import METRICS_FILE, train_and_evaluate  # pylint: disable=g-import-not-at-top
   config = load_experiment(experiment)
   config.update(num_epochs=epochs, max_steps=-1, progress_bar=False,

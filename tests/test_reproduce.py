@@ -211,10 +211,7 @@ def test_quick_groups_cover_every_table():
 
 
 @pytest.mark.parametrize("group", [
-    "autoencoders", "deep_and_recurrent", "generative", "speed",
-    pytest.param("loop", marks=pytest.mark.xfail(
-        strict=True, reason="aejax.bench --loop imports read_metrics from "
-        "aejax.train.figures, which now lives in aejax.plotting"))])
+    "autoencoders", "deep_and_recurrent", "generative", "speed", "loop"])
 def test_quick_runs_every_command_of_every_table(group, tmp_path, capsys,
                                                 monkeypatch):
   if "recurrent" in group and importlib.util.find_spec("aeon") is None:
