@@ -144,8 +144,10 @@ class Autoencoder(base.GradientMethod, base.TrainableEncoder, base.Decoder,
 
   @functools.partial(jax.jit, static_argnums=0)
   def encode(self, params, batch_stats, inputs: jax.Array) -> jax.Array:
-    """The code of ``inputs``, flattened to [B, L] (evaluation mode)."""
-    code, _, _ = self.apply(params, batch_stats, inputs, train=False)
+    """The code of ``inputs``, flattened to [B, L] (evaluation mode; the
+    encoder only, no decoder pass)."""
+    code = self.model.apply({"params": params, "batch_stats": batch_stats},
+                            inputs, False, method=self.model.encode)
     return code.reshape(code.shape[0], -1)
 
   @functools.partial(jax.jit, static_argnums=0)
