@@ -92,6 +92,16 @@ def base_config() -> ml_collections.ConfigDict:
   # dcgan: see aejax/methods/gan.py (noise size = model.latent_dim).
   c.method.n_critic = 1             # discriminator updates per generator
   #                                   update, all inside one compiled step
+  # m1, m2, m1m2 (Kingma et al. 2014): see aejax/methods/semi_supervised.py.
+  c.method.num_labels = 100         # n labelled training examples (the
+  #                                   class-balanced draw of seed, label_draw)
+  c.method.label_draw = 0           # which draw of the n labelled examples
+  c.method.labelled_batch_size = 100  # labelled examples added to each step
+  c.method.alpha = 0.1              # α / N: weight α = alpha · N of the
+  #                                   classification term (paper: 0.1)
+  c.method.classifier_hidden = (500,)  # q(y|x) / M1's classifier widths
+  c.method.m2_hidden = (500,)       # m1m2: M2's encoder widths on z₁
+  c.method.m2_latent_dim = 50       # m1m2: size of M2's z₂
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
@@ -241,6 +251,13 @@ FIELD_RULES = {
     "method.adversarial_learning_rate": _number(
         float, 0, note=" (0: optimizer.learning_rate)"),
     "method.n_critic": _number(int, 1),
+    "method.num_labels": _number(int, 10, note=" (at least one per class)"),
+    "method.label_draw": _number(int, 0),
+    "method.labelled_batch_size": _number(int, 1),
+    "method.alpha": _number(float, 0),
+    "method.classifier_hidden": _ints(1),
+    "method.m2_hidden": _ints(1, nonempty=True),
+    "method.m2_latent_dim": _number(int, 1),
     "optimizer.name": _one_of("adam", "adamw", "sgd"),
     "optimizer.learning_rate": _number(float, 0),
     "optimizer.b1": _number(float, 0, 1, hi_open=True),

@@ -35,6 +35,10 @@ TINY = {
                                           "fraction": 0.25}},
     "aae": {"method.disc_hidden": (16, 16)},
     "dcgan": {"model.latent_dim": 8},
+    "m1": {"data.binarize": True, "method.labelled_batch_size": 16},
+    "m2": {"data.binarize": True, "method.labelled_batch_size": 16},
+    "m1m2": {"data.binarize": True, "method.labelled_batch_size": 16,
+             "method.pretrain_epochs": 1},
 }
 CAPABILITIES = (base.Encoder, base.TrainableEncoder, base.Decoder,
                 base.Reconstructor, base.AnomalyScorer, base.Sampler,

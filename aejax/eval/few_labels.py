@@ -84,6 +84,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from aejax.data.subsets import SAMPLINGS, draw_labelled_subset  # noqa: F401
 from aejax.data.types import Dataset, Split
 from aejax.eval.encoder_classifier import (VARIANTS, EncoderClassifier,
                                            build_classifier, init_variables,
@@ -92,53 +93,10 @@ from aejax.eval.encoder_classifier import (VARIANTS, EncoderClassifier,
 from aejax.eval.supervised import (check_spec, classifier_mesh,
                                    fit_classifier, initial_state)
 
-SAMPLINGS = ("balanced", "uniform")
 RESULTS_FILE = "few_labels.json"
 FIGURE_FILE = "few_labels.png"
 RUNS_DIR = "few_label_runs"  # one directory per (n, variant, draw) run
 ROW_FILE = "row.json"        # a finished run's result
-
-
-# -- labelled subsets ----------------------------------------------------------
-
-
-def draw_labelled_subset(labels: np.ndarray, n: int, num_classes: int,
-                         seed: int, draw: int,
-                         sampling: str = "balanced") -> np.ndarray:
-  """Sorted indices of ``n`` labelled examples among ``labels``.
-
-  Args:
-    labels: int labels of the training split.
-    n: number of labelled examples, ``num_classes <= n <= len(labels)``.
-    num_classes: number of classes.
-    seed: base seed.
-    draw: which draw (different draws give different subsets).
-    sampling: ``"balanced"`` (``n // C`` per class, the ``n mod C`` others
-      in distinct random classes) or ``"uniform"`` (without replacement).
-  """
-  if sampling not in SAMPLINGS:
-    raise ValueError(f"Unknown sampling {sampling!r}: choose from "
-                     f"{SAMPLINGS}.")
-  if not num_classes <= n <= len(labels):
-    raise ValueError(
-        f"n_labels={n} must be between the number of classes "
-        f"({num_classes}) and the size of the training split "
-        f"({len(labels)}).")
-  rng = np.random.default_rng([seed, n, draw])
-  if sampling == "uniform":
-    return np.sort(rng.choice(len(labels), n, replace=False))
-  per_class = np.full(num_classes, n // num_classes)
-  per_class[rng.choice(num_classes, n % num_classes, replace=False)] += 1
-  chosen = []
-  for c in range(num_classes):
-    members = np.flatnonzero(labels == c)
-    if len(members) < per_class[c]:
-      raise ValueError(
-          f"Class {c} has {len(members)} training examples, fewer than the "
-          f"{per_class[c]} a class-balanced draw of {n} needs; use fewer "
-          "labels or --sampling=uniform.")
-    chosen.append(rng.choice(members, per_class[c], replace=False))
-  return np.sort(np.concatenate(chosen))
 
 
 # -- the benchmark -------------------------------------------------------------
