@@ -178,6 +178,15 @@ def cache_runs(experiment: str, cold_s=None, warm_s=None) -> dict:
   return {"cold": one("cold", cold_s), "warm": one("warm", warm_s)}
 
 
+# The semi-supervised table (aejax.eval.semi_supervised, 100 labels, draws
+# 0-2): (n, run, then (mean, std) of scratch, m1, m2, m1m2 and of the three
+# paired differences with scratch), recorded from runs/semi_supervised_100.
+SEMI_SUPERVISED_WALL_S = None
+SEMI_SUPERVISED_RECORDED = (
+    (100, "semi_supervised", (None, None), (None, None), (None, None),
+     (None, None), (None, None), (None, None), (None, None)),)
+
+
 RUNS: dict[str, dict[str, Step]] = {
     # reconstruction, deep_ae
     "pca": {"pca": Step("aejax.eval.pca", ("--k=2,10,30,64",),
@@ -256,6 +265,12 @@ RUNS: dict[str, dict[str, Step]] = {
     "few_labels": {"few_labels": few_labels(wall_s=879)},
     "few_labels_head128": {"few_labels": few_labels("--head_hidden=128",
                                                     wall_s=821)},
+    # semi_supervised
+    "semi_supervised": {"semi_supervised": Step(
+        "aejax.eval.semi_supervised",
+        ("--output_dir={dir}", "--labels=100", "--draws=3"),
+        result="semi_supervised.json", quick=("--quick", "--draws=1"),
+        wall_s=SEMI_SUPERVISED_WALL_S)},
     # frechet, two_sample, nll
     "classifier": {
         "train": Step("aejax.eval.classifier", ("--workdir={dir}",),
@@ -583,6 +598,21 @@ TABLES: tuple[Table, ...] = (
                   ("Dense(128)-ReLU-Dense(10)", 1000, "few_labels_head128",
                    (0.817, 0.006), (0.822, 0.005), (0.805, 0.006),
                    (0.012, 0.005), (0.016, 0.004))))),
+    Table(
+        "semi_supervised",
+        "Semi-supervised VAEs (Kingma et al. 2014) vs scratch, few labels, "
+        "Fashion-MNIST test",
+        ("labels",),
+        ("scratch", "M1", "M2", "M1 + M2", "M1 − scratch", "M2 − scratch",
+         "M1 + M2 − scratch"),
+        tuple(Row((str(n),), (
+            few(run, n, "scratch", *scratch), few(run, n, "m1", *m1),
+            few(run, n, "m2", *m2), few(run, n, "m1m2", *m1m2),
+            few(run, n, "m1", *m1_minus, minus_scratch=True),
+            few(run, n, "m2", *m2_minus, minus_scratch=True),
+            few(run, n, "m1m2", *m1m2_minus, minus_scratch=True)))
+              for n, run, scratch, m1, m2, m1m2, m1_minus, m2_minus,
+              m1m2_minus in SEMI_SUPERVISED_RECORDED)),
     Table(
         "frechet",
         "Sample quality: Fréchet distance on the project classifier's "

@@ -201,6 +201,7 @@ QUICK_GROUPS = {
                            "few_labels", "recurrent"),
     "generative": ("frechet", "two_sample", "nll"),
     "speed": ("throughput", "on_device"),
+    "semi_supervised": ("semi_supervised",),
     "loop": ("loop",),
 }
 
@@ -211,7 +212,8 @@ def test_quick_groups_cover_every_table():
 
 
 @pytest.mark.parametrize("group", [
-    "autoencoders", "deep_and_recurrent", "generative", "speed", "loop"])
+    "autoencoders", "deep_and_recurrent", "generative", "speed", "loop",
+    "semi_supervised"])
 def test_quick_runs_every_command_of_every_table(group, tmp_path, capsys,
                                                 monkeypatch):
   if "recurrent" in group and importlib.util.find_spec("aeon") is None:
