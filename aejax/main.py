@@ -4,6 +4,16 @@ r"""Command-line entry point.
       --workdir=runs/ae [--config.num_epochs=5 ...]
 
 Running the same command again resumes from the last checkpoint in workdir.
+
+Many processes (one per host, :mod:`aejax.train.distributed`): the same
+command in every process, plus where they meet::
+
+  python -m aejax.main --config=... --workdir=/shared/runs/ae \
+      --coordinator_address=HOST0:1234 --num_processes=2 --process_id=I
+
+or ``--distributed`` alone under SLURM (``srun``), Open MPI (``mpirun``) or a
+Kubernetes indexed Job, which JAX reads the three from. The work directory
+must be one that every process sees (checkpoints are written by all).
 A mistake in the command, the config or the work directory, and a fault
 while training (a full disk, divergence), end with one line on stderr that
 names the fix (exit status 1; ``--verbosity=1`` adds the traceback); Ctrl-C
@@ -30,6 +40,24 @@ _CACHE = flags.DEFINE_string(
     "Persistent XLA compilation cache ('' disables it).")
 config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                 lock_config=True)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Join a run over many processes "
+    "(jax.distributed); what the three flags below leave out is read from "
+    "the cluster (SLURM, Open MPI, a Kubernetes indexed Job). Implied by "
+    "any of them.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "HOST:PORT of process 0, the same for "
+    "every process of a multi-process run.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "How many processes the run has.")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index, 0 .. num_processes - 1.")
+_INIT_TIMEOUT = flags.DEFINE_integer(
+    "initialization_timeout", 300, "Seconds to wait for every process of "
+    "a multi-process run to arrive.")
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+    "heartbeat_timeout", 60, "Seconds after which a silent process of a "
+    "multi-process run is taken for dead and the others stop.")
 flags.mark_flags_as_required(["config"])
 
 
@@ -68,9 +96,13 @@ def _quiet_closed_loops(hook):
 def _fail(message: str, at_once: bool = False) -> None:
   """Ends the command with one line on stderr (status 1); ``at_once``
   without waiting for other threads (a failed save's writes, which would
-  print their own failures for a while)."""
+  print their own failures for a while). In a multi-process run the others
+  are told, and stop too; this process does not wait for them."""
   sys.stderr.write(f"error: {message}\n")
   sys.stderr.flush()
+  from aejax.train import distributed  # pylint: disable=g-import-not-at-top
+  if distributed.report_stop(message):
+    at_once = True
   if at_once:
     sys.stdout.flush()
     os._exit(1)  # pylint: disable=protected-access
@@ -124,6 +156,15 @@ def main(argv):
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  joining = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  if _DISTRIBUTED.value or joining != (None,) * 3:
+    from aejax.train import distributed  # pylint: disable=g-import-not-at-top
+    try:  # before anything touches a JAX backend
+      distributed.initialize(*joining,
+                             initialization_timeout=_INIT_TIMEOUT.value,
+                             heartbeat_timeout=_HEARTBEAT_TIMEOUT.value)
+    except ValueError as e:
+      _fail(str(e))
   from aejax.train.checkpoint import CheckpointSaveError, free_space  # pylint: disable=g-import-not-at-top
   from aejax.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
   logging.info("Config:\n%s", config)

@@ -5,6 +5,12 @@ The order of training examples is a pure function of ``(seed, epoch)``, so a
 run resumed at step ``s`` sees exactly the batches an unbroken run sees from
 step ``s`` on. The last partial batch of an epoch is dropped, so every
 training step has the same shape and the step compiles once.
+
+Many processes (:mod:`aejax.train.distributed`): the global batch of a step
+is the same as a single process's; each process reads only the rows that land on
+its own devices (:func:`process_rows`) and
+``jax.make_array_from_process_local_data`` assembles the global array, so
+results do not depend on how the devices are split into processes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   if num_devices < 0 or num_devices > len(devices):
     raise ValueError(f"num_devices={num_devices} but {len(devices)} devices "
                      f"are available ({devices[0].platform}); use 0 for all.")
+  if jax.process_count() > 1 and num_devices not in (0, len(devices)):
+    raise ValueError(
+        f"num_devices={num_devices} would leave out devices of some of the "
+        f"{jax.process_count()} processes (a run over many processes uses "
+        f"all {len(devices)} devices): use --config.num_devices=0.")
   devices = devices[:num_devices or len(devices)]
   # Auto axis: XLA propagates the batch sharding through the model, so model
   # code needs no sharding annotations (Explicit is make_mesh's default).
@@ -51,16 +62,43 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def check_batch_size(batch_size: int, mesh: Mesh, what: str = "batch_size"):
   n = mesh.devices.size
   if batch_size <= 0 or batch_size % n:
+    processes = len({d.process_index for d in mesh.devices.flat})
+    where = (f"the {n} devices of the data mesh" if processes == 1 else
+             f"the {n} devices of the {processes} processes")
     raise ValueError(
-        f"{what}={batch_size} cannot be split evenly over the {n} devices of "
-        f"the data mesh: use a positive multiple of {n}, or set "
-        "--config.num_devices to a divisor of it.")
+        f"{what}={batch_size} cannot be split evenly over {where}: use a "
+        f"positive multiple of {n}"
+        + (", or set --config.num_devices to a divisor of it." if
+           processes == 1 else "."))
 
 
-def to_device(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict:
-  """Places a host batch on the devices, split along its leading dimension."""
-  return {k: jax.make_array_from_process_local_data(sharding, v)
-          for k, v in batch.items()}
+def process_rows(sharding: NamedSharding, size: int) -> np.ndarray | None:
+  """The rows of a global batch of ``size`` that this process's devices hold,
+  in the order ``jax.make_array_from_process_local_data`` expects them;
+  ``None`` in a single process (all of them)."""
+  if jax.process_count() == 1:
+    return None
+  spans = sorted({(i[0].start or 0, size if i[0].stop is None else i[0].stop)
+                  for i in sharding.addressable_devices_indices_map(
+                      (size,)).values()})
+  return np.concatenate([np.arange(a, b) for a, b in spans])
+
+
+def to_device(batch: dict[str, np.ndarray], sharding: NamedSharding,
+              global_size: int | None = None) -> dict:
+  """Places a batch on the devices, split along its leading dimension.
+
+  Args:
+    batch: the whole batch (one process), or this process's rows of a
+      global batch of ``global_size`` (:func:`process_rows`).
+    sharding: the data sharding.
+    global_size: the global batch size, for a process's part.
+  """
+  if global_size is None:
+    return {k: jax.make_array_from_process_local_data(sharding, v)
+            for k, v in batch.items()}
+  return {k: jax.make_array_from_process_local_data(
+      sharding, v, (global_size,) + v.shape[1:]) for k, v in batch.items()}
 
 
 class TrainBatches:
@@ -87,6 +125,7 @@ class TrainBatches:
     self.seed = seed
     self.steps_per_epoch = len(split) // batch_size
     self._sharding = data_sharding(mesh)
+    self._local = process_rows(self._sharding, batch_size)
     self._next_step = start_step
     self._prefetch = prefetch
     self._queue: collections.deque = collections.deque()
@@ -99,12 +138,16 @@ class TrainBatches:
       self._order_epoch = epoch
     return self._order
 
-  def host_batch(self, step: int) -> dict[str, np.ndarray]:
-    """The batch of global step ``step`` on the host (a pure function)."""
+  def host_batch(self, step: int, local: bool = False
+                 ) -> dict[str, np.ndarray]:
+    """The batch of global step ``step`` on the host (a pure function);
+    ``local``: only this process's rows of it."""
     epoch, index = divmod(step, self.steps_per_epoch)
     rows = self._order_for(epoch)[index * self.batch_size:
                                   (index + 1) * self.batch_size]
     rows = np.sort(rows)  # contiguous-ish reads; order within a batch is moot
+    if local and self._local is not None:
+      rows = rows[self._local]
     batch = {"image": self._split.images[rows],
              "label": self._split.labels[rows]}
     if self._split.lengths is not None:  # sequences: int32 "length" [B]
@@ -116,8 +159,12 @@ class TrainBatches:
 
   def __next__(self) -> dict:
     while len(self._queue) <= self._prefetch:
-      self._queue.append(to_device(self.host_batch(self._next_step),
-                                   self._sharding))
+      if self._local is None:
+        batch = to_device(self.host_batch(self._next_step), self._sharding)
+      else:
+        batch = to_device(self.host_batch(self._next_step, local=True),
+                          self._sharding, self.batch_size)
+      self._queue.append(batch)
       self._next_step += 1
     return self._queue.popleft()
 
@@ -132,6 +179,7 @@ def eval_batches(split: Split, batch_size: int,
   """
   check_batch_size(batch_size, mesh, "eval_batch_size")
   sharding = data_sharding(mesh)
+  local = process_rows(sharding, batch_size)
   n = len(split)
   for start in range(0, n, batch_size):
     stop = min(start + batch_size, n)
@@ -144,4 +192,8 @@ def eval_batches(split: Split, batch_size: int,
     if pad:
       batch = {k: np.concatenate([v, np.zeros((pad,) + v.shape[1:], v.dtype)])
                for k, v in batch.items()}
-    yield to_device(batch, sharding)
+    if local is None:
+      yield to_device(batch, sharding)
+    else:  # this process's rows (cheap views: eval splits are in memory)
+      yield to_device({k: v[local] for k, v in batch.items()}, sharding,
+                      batch_size)

@@ -21,6 +21,13 @@ What is never lost:
 * A damaged or partial latest checkpoint is moved to
   ``workdir/damaged_checkpoints/<step>`` and the newest intact one is
   restored (:meth:`Checkpointer.restore_intact`), with a warning.
+
+Many processes (:mod:`aejax.train.distributed`): every process makes the
+same calls, in the same order (Orbax's barriers pair them); Orbax writes the
+replicated state and the JSON items from process 0 to the shared work
+directory. A finished asynchronous save is then confirmed at the next save
+or at the end, not as soon as one process sees it (each process would see
+it at another step); process 0 moves damaged checkpoints aside.
 """
 
 from __future__ import annotations
@@ -159,6 +166,8 @@ class Checkpointer:
     Raises:
       CheckpointSaveError: the last save failed.
     """
+    if jax.process_count() > 1:
+      return  # at the next save, in step with the other processes
     if self._pending is not None and not self._manager.is_saving_in_progress():
       self._confirm()
 
@@ -244,6 +253,9 @@ class Checkpointer:
         continue
       for bad, e in failures:
         moved = self._move_aside(bad)
+        if jax.process_count() > 1:
+          from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+          multihost_utils.sync_global_devices(f"aejax: moved {bad} aside")
         logging.warning(
             "Checkpoint %d in %s is damaged (%s): moved to %s; resuming from "
             "checkpoint %d, the newest intact one.", bad, self.directory,
@@ -262,6 +274,8 @@ class Checkpointer:
 
   def _move_aside(self, step: int) -> str:
     target = os.path.join(self.workdir, DAMAGED_DIR, str(step))
+    if jax.process_index() != 0:
+      return target  # process 0 moves it
     if os.path.exists(target):
       target += time.strftime(".%Y%m%d-%H%M%S")
     os.makedirs(os.path.dirname(target), exist_ok=True)

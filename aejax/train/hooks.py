@@ -154,9 +154,10 @@ class Loop:
     self.batches = batches
     self.hooks = hooks
     self.writers = list(writers)
+    self.primary = jax.process_index() == 0  # writes records and the bar
     self.bar = tqdm(total=total_steps, initial=self.step, desc=desc,
                     unit="step", dynamic_ncols=True,
-                    disable=not progress_bar)
+                    disable=not (progress_bar and self.primary))
     self._rows, self._row_step = 0, self.step
     self.clean_stop, self.error = False, None
 
@@ -368,21 +369,29 @@ class Validation(Hook):
       return
     self.last = self.evaluate(loop.state)
     loop.write(self.name, self.last)
-    loop.bar.write(f"step {loop.step} (epoch "
-                   f"{loop.step / loop.steps_per_epoch:.2f}): " + ", ".join(
-                       f"val {k} {v:.4g}" for k, v in self.last.items()))
+    if loop.primary:
+      loop.bar.write(f"step {loop.step} (epoch "
+                     f"{loop.step / loop.steps_per_epoch:.2f}): " + ", ".join(
+                         f"val {k} {v:.4g}" for k, v in self.last.items()))
 
 
 class EpochFigures(Hook):
-  """After every epoch (and at the end): the method's per-epoch figures."""
+  """After every epoch (and at the end): the method's per-epoch figures
+  (process 0 draws them, from a host copy of the replicated state)."""
 
   def __init__(self, method, workdir: str):
     self.method, self.workdir = method, workdir
 
   def after_step(self, loop, metrics):
-    if loop.at(loop.steps_per_epoch):
-      figures.epoch_figures(self.method, loop.state.params,
-                            loop.state.batch_stats, loop.step, self.workdir)
+    if not loop.at(loop.steps_per_epoch):
+      return
+    params, batch_stats = loop.state.params, loop.state.batch_stats
+    if jax.process_count() > 1:
+      if not (self.method.samples_every_epoch and loop.primary):
+        return
+      params, batch_stats = jax.device_get((params, batch_stats))
+    figures.epoch_figures(self.method, params, batch_stats, loop.step,
+                          self.workdir)
 
 
 class Checkpoint(Hook):

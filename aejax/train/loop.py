@@ -18,6 +18,11 @@ Work directory layout::
   pretrain/          layer-wise pre-training stages (their own loops)
   .lock              held while a process trains here (aejax.train.workdir)
 
+Many processes (:mod:`aejax.train.distributed`): every process runs this
+with the same config and work directory (on a file system they share); process 0
+holds the lock and writes every file above but the checkpoints, which all
+processes write together; all of them compute the evaluations.
+
 Running the same command again resumes from the latest checkpoint; after
 any kills and Ctrl-Cs, the finished run's parameters and ``metrics.jsonl``
 equal an unbroken run's (but for wall-clock fields,
@@ -52,6 +57,7 @@ from aejax.methods import base, make_method
 from aejax.methods.registry import check_config
 from aejax.plotting import loss_curves
 from aejax.train import figures
+from aejax.train import distributed
 from aejax.train.checkpoint import Checkpointer, abstract_like
 from aejax.train.hooks import EpochFigures, evaluate
 from aejax.train.pretrain import pretrain_layerwise
@@ -66,8 +72,17 @@ RUN_FILE = "run.json"  # the config and image shape, to rebuild the model
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict:
+                       workdir: str, *,
+                       coordinator_address: str | None = None,
+                       num_processes: int | None = None,
+                       process_id: int | None = None) -> dict:
   """Trains ``config``'s method in ``workdir`` (resuming if possible).
+
+  ``coordinator_address``, ``num_processes``, ``process_id``: join a run
+  over many processes first (:func:`aejax.train.distributed.initialize`,
+  which must come before anything else touches JAX's devices; the
+  cluster's settings where these are ``None``). A process that joined already
+  (``python -m aejax.main --num_processes=...``) needs none of them.
 
   Returns:
     The final results: validation and test metrics and timings
@@ -85,13 +100,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     FloatingPointError: training diverged.
   """
   run_start = time.perf_counter()
+  if (coordinator_address, num_processes, process_id) != (None,) * 3:
+    distributed.initialize(coordinator_address, num_processes, process_id)
   defaults = base_config()
   check_config(config, defaults)  # before any data or directory
+  distributed.check_same_config(json.loads(config.to_json_best_effort()))
   mesh = make_mesh(config.num_devices)
   devices = mesh.devices.ravel().tolist()
-  logging.info("JAX %s on %d %s device(s): %s; mesh %s", jax.__version__,
-               len(devices), devices[0].platform, devices,
-               dict(mesh.shape))
+  logging.info("JAX %s on %d %s device(s): %s; mesh %s; process %d of %d",
+               jax.__version__, len(devices), devices[0].platform, devices,
+               dict(mesh.shape), jax.process_index(), jax.process_count())
   check_batch_size(config.batch_size, mesh)
   check_batch_size(config.eval_batch_size, mesh, "eval_batch_size")
   lock = (WorkdirLock(workdir) if jax.process_index() == 0 else
@@ -164,9 +182,10 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
         f"{tuple(saved['image_shape'])}, these are "
         f"{tuple(dataset.image_shape)}: use a new --workdir.")
   # Known compatible (or new): the saved settings can be written.
-  write_json(os.path.join(workdir, RUN_FILE),
-             {**(saved or {}), "config": config_json,
-              "image_shape": list(dataset.image_shape)}, indent=2)
+  if distributed.is_primary():
+    write_json(os.path.join(workdir, RUN_FILE),
+               {**(saved or {}), "config": config_json,
+                "image_shape": list(dataset.image_shape)}, indent=2)
   state = init_state(method, config, mesh)
   num_params = sum(x.size for x in jax.tree_util.tree_leaves(state.params))
   allocator = host_allocator.current()
@@ -226,6 +245,11 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
     for writer in writers:
       writer.close()
   logging.info("Test metrics at step %d: %s", step, results["test"])
+  if not distributed.is_primary():
+    return results  # process 0 draws and writes
+  if distributed.is_multiprocess():  # the replicated state, on this host
+    state = state.replace(params=jax.device_get(state.params),
+                          batch_stats=jax.device_get(state.batch_stats))
 
   paths = [loss_curves(os.path.join(workdir, METRICS_FILE),
                        os.path.join(workdir, "loss_curves.png"))]
@@ -264,7 +288,7 @@ def load_run(workdir: str, step: int | None = None):
                                  jnp.float32)
   abstract = jax.eval_shape(lambda: create_train_state(
       method, config.seed, jnp.zeros(example.shape, example.dtype)))
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   checkpointer = Checkpointer(workdir, asynchronous=False)
   try:
     state, _ = checkpointer.restore(abstract_like(abstract, device), step)

@@ -69,4 +69,21 @@ def compile_steps(method: Method, mesh: Mesh, binarize: bool
       lambda s, b, k: eval_step(s, b, method=method, binarize=binarize,
                                 eval_key=k),
       in_shardings=(repl, data, repl), out_shardings=repl)
+  if _one_at_a_time(mesh):
+    train, evaluate = _blocking(train), _blocking(evaluate)
   return train, evaluate
+
+
+def _one_at_a_time(mesh: Mesh) -> bool:
+  """Whether steps must finish before the next is dispatched: a mesh over
+  several processes on CPU, where two programs with gloo collectives in
+  flight at once can deadlock (seen with jax 0.10, 2 devices a process)."""
+  devices = list(mesh.devices.flat)
+  return (len({d.process_index for d in devices}) > 1 and
+          devices[0].platform == "cpu")
+
+
+def _blocking(fn: Callable) -> Callable:
+  def call(*args):
+    return jax.block_until_ready(fn(*args))
+  return call
