@@ -60,24 +60,34 @@ def loss_curves(metrics_path: str, out_path: str, key: str | None = None
 
 def image_rows(rows: Sequence[tuple[str, np.ndarray]], out_path: str,
                title: str = "") -> str:
-  """One row of images per ``(label, images[N, H, W, C])`` pair, values [0, 1]."""
+  """One row of images per ``(label, images[N, H, W, C])`` pair, values [0, 1].
+
+  The rows are tiled into one mosaic (white gaps between images) drawn as a
+  single image, so a 15 x 15 latent plane costs what one image costs (one
+  matplotlib axes per image took seconds to lay out).
+  """
   n = max(len(images) for _, images in rows)
-  fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.2 * len(rows)),
-                           squeeze=False)
-  for r, (label, images) in enumerate(rows):
+  height, width, channels = next(np.shape(images)[1:] for _, images in rows
+                                 if len(images))
+  gap = max(1, height // 14)
+  mosaic = np.ones((len(rows) * (height + gap) - gap,
+                    n * (width + gap) - gap, channels), np.float32)
+  for r, (_, images) in enumerate(rows):
     images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
-    for c in range(n):
-      ax = axes[r, c]
-      ax.set_xticks([])
-      ax.set_yticks([])
-      if c < len(images):
-        img = images[c]
-        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray",
-                  vmin=0.0, vmax=1.0)
-      if c == 0:
-        ax.set_ylabel(label, fontsize=8)
+    for c, img in enumerate(images):
+      top, left = r * (height + gap), c * (width + gap)
+      mosaic[top:top + height, left:left + width] = img
+  fig, ax = plt.subplots(figsize=(max(1.1 * n, 3.0), 1.2 * len(rows)))
+  ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray",
+            vmin=0.0, vmax=1.0, interpolation="nearest")
+  ax.set_xticks([])
+  ax.set_yticks([r * (height + gap) + height / 2 for r in range(len(rows))],
+                [label for label, _ in rows], fontsize=8)
+  ax.tick_params(length=0)
+  for spine in ax.spines.values():
+    spine.set_visible(False)
   if title:
-    fig.suptitle(title, fontsize=9)
+    ax.set_title(title, fontsize=9)
   fig.tight_layout()
   fig.savefig(out_path, dpi=100)
   plt.close(fig)

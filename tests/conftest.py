@@ -1,4 +1,4 @@
-"""Test set-up: 8 fake CPU devices, so sharding is exercised on one CPU."""
+"""Test set-up: 4 fake CPU devices, so sharding is exercised on one CPU."""
 
 import os
 
@@ -12,7 +12,7 @@ os.environ["XLA_FLAGS"] = " ".join(filter(None, [
 
 import jax  # noqa: E402
 
-jax.config.update("jax_num_cpu_devices", 8)
+jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_platforms", "cpu")
 # One persistent compilation cache for every test process (pytest-xdist's
 # workers and later runs): most of a tiny test's time is compiling its steps.
@@ -35,9 +35,11 @@ requires_fashion_mnist = pytest.mark.skipif(
 def tiny_config(**overrides):
   """A seconds-long run on scikit-learn's 8x8 digits, on one device.
 
-  Tests about sharding say ``num_devices=8`` themselves; the rest run on one
-  device, which is faster on a 2-core machine than 8 fake devices whose
-  collectives wait on each other.
+  Tests about sharding say ``num_devices=2`` (or 4) themselves; the rest
+  run on one device, which is faster on a 2-core machine than fake devices
+  whose collectives wait on each other. Two devices already tell a global
+  reduction (of gradients, BatchNorm statistics, penalties) from a
+  per-device one.
   """
   from aejax.config import base_config  # pylint: disable=g-import-not-at-top
   c = base_config()

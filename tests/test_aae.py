@@ -207,18 +207,18 @@ def test_bad_aae_config_is_a_clear_error(overrides, message):
 
 def test_sharded_aae_step_equals_single_device(tmp_path):
   """The three-phase step (conv model: BatchNorm in encoder and decoder) on
-  8 fake devices gives the single-device parameters after 6 steps."""
+  2 fake devices gives the single-device parameters after 6 steps."""
   states = {}
-  for devices in (1, 8):
+  for devices in (1, 2):
     config = aae_config(**{"model.name": "conv", "num_devices": devices})
     train_and_evaluate(config, str(tmp_path / str(devices)))
     states[devices] = final_state(str(tmp_path / str(devices)))[0]
   for part in ("params", "batch_stats", "opt_state"):
     for a, b in zip(jax.tree_util.tree_leaves(states[1][part]),
-                    jax.tree_util.tree_leaves(states[8][part])):
+                    jax.tree_util.tree_leaves(states[2][part])):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   init = _setup(aae_config(**{"model.name": "conv"}))[1]
-  assert _changed(init, states[8]["params"]) == {"encoder", "decoder",
+  assert _changed(init, states[2]["params"]) == {"encoder", "decoder",
                                                  "discriminator"}
 
 

@@ -22,7 +22,7 @@ def test_steps_compile_once_per_run(tmp_path, monkeypatch, overrides):
   # digits: 1300 training images, batch 16 -> 81 steps per epoch, 4 images
   # dropped; validation 200 and test 297 are not multiples of 64 (padded).
   config = tiny_config(**{"max_steps": -1, "num_epochs": 3,
-                          "checkpoint_every_steps": 0, "num_devices": 8,
+                          "checkpoint_every_steps": 0, "num_devices": 2,
                           "log_every_steps": 10, **overrides})
   compiles = []
   listener = lambda event, duration, **kw: (

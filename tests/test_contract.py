@@ -45,6 +45,11 @@ CAPABILITIES = (base.Encoder, base.TrainableEncoder, base.Decoder,
                 base.LikelihoodModel, base.SequenceModel)
 CASES = [(name, model) for name, cls in sorted(METHODS.items())
          for model in (cls.models or (None,))]
+# Resuming is the loop's, not the model's: checked for every method on its
+# first model, and on the conv model (BatchNorm statistics in the state) for
+# the plain AE; the other conv cases train once and load back.
+RESUMED = {(name, (cls.models or (None,))[0])
+           for name, cls in METHODS.items()} | {("ae", "conv")}
 
 
 def _config(name, model, **overrides):
@@ -100,14 +105,16 @@ def test_resumed_equals_unbroken_and_the_run_loads_back(tmp_path, name,
   unbroken, broken = str(tmp_path / "unbroken"), str(tmp_path / "broken")
   results = train_and_evaluate(_config(name, model, max_steps=4), unbroken)
   assert np.isfinite(results["test"]["loss"])
-  train_and_evaluate(_config(name, model, max_steps=2), broken)
-  resumed = train_and_evaluate(_config(name, model, max_steps=4), broken)
-  assert resumed["trained_steps_this_run"] == 2
-  a, pos_a = final_state(unbroken)
-  b, pos_b = final_state(broken)
-  assert pos_a == pos_b
-  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-    np.testing.assert_array_equal(x, y)
+  if (name, model) in RESUMED:
+    train_and_evaluate(_config(name, model, max_steps=2), broken)
+    resumed = train_and_evaluate(_config(name, model, max_steps=4), broken)
+    assert resumed["trained_steps_this_run"] == 2
+    a, pos_a = final_state(unbroken)
+    b, pos_b = final_state(broken)
+    assert pos_a == pos_b
+    for x, y in zip(jax.tree_util.tree_leaves(a),
+                    jax.tree_util.tree_leaves(b)):
+      np.testing.assert_array_equal(x, y)
 
   config, method, state = load_run(unbroken)
   assert config.method.name == name

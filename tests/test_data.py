@@ -153,12 +153,12 @@ def test_corruption_names_and_parameters_are_checked():
 def test_train_batches_shard_reshuffle_and_resume():
   data = digits()
   mesh = make_mesh()
-  assert mesh.devices.size == 8
+  assert mesh.devices.size == 4
   batches = TrainBatches(data.train, 16, seed=0, mesh=mesh)
   spe = batches.steps_per_epoch
   first = [next(batches) for _ in range(spe + 2)]
   assert first[0]["image"].shape == (16, 8, 8, 1)
-  assert len(first[0]["image"].sharding.device_set) == 8
+  assert len(first[0]["image"].sharding.device_set) == 4
   # Epoch 0 covers distinct examples; epoch 1 is a different order.
   rows = np.concatenate([np.asarray(b["image"]).reshape(16, -1)
                          for b in first[:spe]])
@@ -181,11 +181,11 @@ def test_eval_batches_pad_the_last_batch_with_a_mask():
 
 
 def test_batch_size_not_divisible_by_devices_is_a_clear_error():
-  with pytest.raises(ValueError, match="cannot be split evenly over the 8 "
+  with pytest.raises(ValueError, match="cannot be split evenly over the 4 "
                                        "devices"):
-    TrainBatches(digits().train, 12, seed=0, mesh=make_mesh())
+    TrainBatches(digits().train, 14, seed=0, mesh=make_mesh())
 
 
 def test_bad_num_devices_is_a_clear_error():
   with pytest.raises(ValueError, match="devices are available"):
-    make_mesh(9)
+    make_mesh(5)

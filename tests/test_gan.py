@@ -217,24 +217,24 @@ def test_image_sides_must_allow_two_doublings():
 
 
 def test_sharded_gan_step_equals_single_device(tmp_path):
-  """8 fake devices and 1, same global batch: same G, D and BN statistics
+  """2 fake devices and 1, same global batch: same G, D and BN statistics
   after 6 alternating steps (both networks have BatchNorm). SGD: see
   :func:`sgd_config` (with Adam, D's BatchNorm bias — a gradient that is 0
   up to rounding — takes ±lr steps whose sign is rounding noise)."""
   states = {}
-  for devices in (1, 8):
+  for devices in (1, 2):
     train_and_evaluate(sgd_config(num_devices=devices,
                                   **{"optimizer.learning_rate": 0.1}),
                        str(tmp_path / str(devices)))
     states[devices] = final_state(str(tmp_path / str(devices)))[0]
-  assert int(states[8]["step"]) == 6
-  _assert_trees_close(states[1]["params"], states[8]["params"], rtol=1e-4,
+  assert int(states[2]["step"]) == 6
+  _assert_trees_close(states[1]["params"], states[2]["params"], rtol=1e-4,
                       atol=1e-5)
-  _assert_trees_close(states[1]["batch_stats"], states[8]["batch_stats"],
+  _assert_trees_close(states[1]["batch_stats"], states[2]["batch_stats"],
                       rtol=1e-4, atol=1e-5)
   init = _setup(gan_config())[1]
-  assert _differ(states[8]["params"]["generator"], init["generator"])
-  assert _differ(states[8]["params"]["discriminator"], init["discriminator"])
+  assert _differ(states[2]["params"]["generator"], init["generator"])
+  assert _differ(states[2]["params"]["discriminator"], init["discriminator"])
 
 
 def test_dcgan_trains_and_writes_sample_grids(tmp_path):

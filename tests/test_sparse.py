@@ -138,9 +138,9 @@ def test_trains_through_the_real_loop(tmp_path):
 
 
 def test_rho_hat_is_the_mean_over_the_global_batch():
-  """The batch sharded over 8 devices as the loop shards it: the compiled
+  """The batch sharded over 4 devices as the loop shards it: the compiled
   loss's penalty is β Σ_j KL(ρ ‖ ρ̂_j) with ρ̂_j the mean of unit j over all
-  16 examples (NumPy), not the mean of the 8 devices' own penalties."""
+  16 examples (NumPy), not the mean of the 4 devices' own penalties."""
   from aejax.data.pipeline import data_sharding, make_mesh, replicated  # pylint: disable=g-import-not-at-top
   beta, rho = 0.7, 0.2
   method = make_method(_config("sparse_kl", beta,
@@ -151,7 +151,7 @@ def test_rho_hat_is_the_mean_over_the_global_batch():
   # Codes that differ from example to example (at initialisation all are
   # ≈ 0.5, and ρ̂ of 2 examples ≈ ρ̂ of 16).
   params = jax.tree_util.tree_map(lambda v: 3 * v, params)
-  mesh = make_mesh(8)
+  mesh = make_mesh(4)
   loss_fn = jax.jit(lambda p, b: method.loss_fn(p, b, jax.random.PRNGKey(1),
                                                 {})[1][0]["penalty"])
   penalty = loss_fn(jax.device_put(params, replicated(mesh)),
@@ -166,5 +166,5 @@ def test_rho_hat_is_the_mean_over_the_global_batch():
   np.testing.assert_allclose(penalty, kl_penalty(code), rtol=1e-5)
   # The per-device definition differs by far more than the 1e-5 above (by
   # ~1% here), so the comparison tells the two apart.
-  per_device = np.mean([kl_penalty(c) for c in code.reshape(8, 2, -1)])
+  per_device = np.mean([kl_penalty(c) for c in code.reshape(4, 4, -1)])
   assert abs(per_device - kl_penalty(code)) > 1e-3 * kl_penalty(code)
