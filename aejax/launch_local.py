@@ -31,7 +31,7 @@ def free_port() -> int:
 
 def child_env(devices: int, env: dict | None = None) -> dict:
   """The environment of one process: ``devices`` CPU devices, CPU only,
-  and nothing of the parent's device settings (a test's 8 fake devices)."""
+  and nothing of the parent's device settings (a test's 4 fake devices)."""
   env = dict(os.environ if env is None else env)
   flags = [f for f in env.get("XLA_FLAGS", "").split()
            if not f.startswith("--xla_force_host_platform_device_count")]

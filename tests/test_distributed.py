@@ -1,7 +1,7 @@
 """Many processes on jax.distributed, on loopback (127.0.0.1) only.
 
 Each run is N real processes started by :mod:`aejax.launch_local`, each with
-its own 2 CPU devices (not this test process's 8) and gloo collectives.
+its own 2 CPU devices (not this test process's 4) and gloo collectives.
 
 Tolerance, 2 processes x 2 devices against 1 process x 4 devices:
 ``rtol=1e-5, atol=1e-6`` (the GAN, trained with SGD: ``rtol=1e-4,
