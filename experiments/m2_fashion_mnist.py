@@ -16,10 +16,11 @@ the smooth activation the project has), z of 50 dimensions, Bernoulli
 pixels. Each step: 100 unlabelled images (the loop's batch, their labels
 unread) and a labelled sub-batch of 100 drawn from the 100 labelled ones;
 α = 0.1 · N (``method.alpha = 0.1``). Adam 3e-4 (the paper's rate),
-gradient clipping at 100, ``num_epochs`` 8 (4 400 steps). Step cost on the
-shared 2-core CPU: about 0.1 s (58 s an epoch, measured at load average 7).
-Test accuracy of q(y|x) is ``results.json`` → ``test.accuracy``; measured
-numbers are in BENCHMARKS.md ("Semi-supervised VAEs").
+gradient clipping at 100, ``num_epochs`` 8 (4 400 steps): 7–10 min of
+wall time on the shared 2-core CPU (435–574 s for the three draws).
+Test accuracy of q(y|x) is ``results.json`` → ``test.accuracy``: 0.707,
+0.680, 0.653 on draws 0–2 (0.680 ± 0.027; scratch 0.701 ± 0.030), in
+BENCHMARKS.md ("Semi-supervised VAEs").
 """
 
 from aejax.config import base_config
