@@ -239,7 +239,7 @@ def test_the_classifier_learns_on_digits(tmp_path):
   """A short M2 run on 100 labelled digits classifies far above chance."""
   results = train_and_evaluate(tiny_config(**{
       "method.name": "m2", "data.binarize": True, "max_steps": 150,
-      "method.labelled_batch_size": 32, "checkpoint_every_steps": 150,
-      "log_every_steps": 50}), str(tmp_path))
+      "method.labelled_batch_size": 32, "method.classifier_hidden": (32,),
+      "checkpoint_every_steps": 150, "log_every_steps": 50}), str(tmp_path))
   assert results["test"]["accuracy"] > 0.6, results["test"]
   assert results["skipped_steps"] == 0

@@ -406,6 +406,7 @@ class M1(LabelledExamples, VariationalAutoencoder):
   """M1 of Kingma et al. (2014): the VAE, and a classifier on its posterior
   mean trained on the labelled sub-batch through ``stop_gradient`` (see the
   module docstring). Parameters: the VAE's and ``classifier``."""
+  models = ("mlp",)  # the paper's M1 (an MLP VAE)
   # The plain ELBO: not beta, not num_samples.
   config_fields = ("likelihood", "logvar_bound", "decoder_logvar", "output",
                    "classifier_hidden", *LABEL_FIELDS)
