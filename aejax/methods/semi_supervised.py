@@ -218,6 +218,11 @@ class M2Core:
     return self._apply(params, x.reshape(x.shape[0], -1),
                        method=M2Networks.logits)
 
+  def encode_x(self, params, x):
+    """The encoder's label-free part of its first layer, [B, hidden[0]]."""
+    return self._apply(params, x.reshape(x.shape[0], -1),
+                       method=M2Networks.encode_x)
+
   def posterior(self, params, hx, y):
     """(μ, log σ²) of q(z|x, y) from the encoder's x-part ``hx``."""
     mean, raw = jnp.split(self._apply(params, hx, y,
@@ -381,9 +386,7 @@ class M2(LabelledExamples, base.GradientMethod, base.Reconstructor,
     """Decoder mean at ŷ = argmax q(y|x) and z = μ(x, ŷ)."""
     y = jax.nn.one_hot(jnp.argmax(self.core.logits(params, x), -1),
                        NUM_CLASSES, dtype=x.dtype)
-    hx = self.core._apply(params, x.reshape(x.shape[0], -1),  # pylint: disable=protected-access
-                          method=M2Networks.encode_x)
-    mean, _ = self.core.posterior(params, hx, y)
+    mean, _ = self.core.posterior(params, self.core.encode_x(params, x), y)
     return self.core.mean(self.core.decode(params, mean, y)).reshape(x.shape)
 
   def sample(self, params, batch_stats, key, n: int):
