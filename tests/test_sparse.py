@@ -165,6 +165,6 @@ def test_rho_hat_is_the_mean_over_the_global_batch():
 
   np.testing.assert_allclose(penalty, kl_penalty(code), rtol=1e-5)
   # The per-device definition differs by far more than the 1e-5 above (by
-  # ~1% here), so the comparison tells the two apart.
+  # more than 0.1%, asserted), so the comparison tells the two apart.
   per_device = np.mean([kl_penalty(c) for c in code.reshape(4, 4, -1)])
   assert abs(per_device - kl_penalty(code)) > 1e-3 * kl_penalty(code)
