@@ -416,6 +416,16 @@ def plot_accuracy(summary: dict, path: str, title: str = "") -> str:
   return path
 
 
+def print_result(result: dict) -> None:
+  """The table, then one JSON line of the summary (mean, std) and seconds."""
+  print(markdown_table(result))
+  print(json.dumps({"summary": {n: {v: [round(c["mean"], 4),
+                                        round(c["std"], 4)]
+                                    for v, c in cells.items()}
+                                for n, cells in result["summary"].items()},
+                    "seconds": result["seconds"]}))
+
+
 def markdown_table(result: dict) -> str:
   """One row per number of labels, one column per variant: test accuracy
   mean ± std over draws, and the paired difference with scratch."""
@@ -472,12 +482,7 @@ def main(argv=None) -> None:
       eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
       num_devices=args.num_devices, output_dir=args.output_dir,
       progress_bar=args.progress_bar)
-  print(markdown_table(result))
-  print(json.dumps({"summary": {n: {v: [round(c["mean"], 4),
-                                        round(c["std"], 4)]
-                                    for v, c in cells.items()}
-                                for n, cells in result["summary"].items()},
-                    "seconds": result["seconds"]}))
+  print_result(result)
 
 
 if __name__ == "__main__":

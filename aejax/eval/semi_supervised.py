@@ -46,7 +46,7 @@ import jax
 from aejax.config import load_experiment
 from aejax.data.sources import load_dataset
 from aejax.data.subsets import draw_labelled_subset
-from aejax.eval.few_labels import markdown_table, summarize
+from aejax.eval.few_labels import print_result, summarize
 from aejax.eval.supervised import (SoftmaxClassifier, check_spec,
                                    classifier_mesh, fit_classifier,
                                    initial_state)
@@ -250,12 +250,7 @@ def main(argv=None) -> None:
       experiments=args.experiments,
       scratch_steps=3 if args.quick else args.scratch_steps,
       scratch_learning_rate=args.scratch_learning_rate, overrides=overrides)
-  print(markdown_table(result))
-  print(json.dumps({"summary": {n: {v: [round(c["mean"], 4),
-                                        round(c["std"], 4)]
-                                    for v, c in cells.items()}
-                                for n, cells in result["summary"].items()},
-                    "seconds": result["seconds"]}))
+  print_result(result)
 
 
 if __name__ == "__main__":
