@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -131,6 +132,35 @@ def run_class(c: int, detectors, train_x, train_y, test_x, test_y, args
   return rows
 
 
+def _read_partial(path: str, settings: dict) -> dict:
+  """The finished classes of an earlier run of the same command."""
+  if not os.path.exists(path):
+    return {}
+  try:
+    with open(path) as f:
+      partial = json.load(f)
+    classes, before = partial["classes"], partial["settings"]
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise SystemExit(f"{path} is not a readable record of finished classes "
+                     f"({e}): move it away to start over.") from None
+  if before != settings:
+    changed = sorted(k for k in set(before) | set(settings)
+                     if before.get(k) != settings.get(k))
+    raise SystemExit(f"{path} holds the classes of another command (it "
+                     f"differs in {changed}): give another --out, or move "
+                     "it away to start over.")
+  return classes
+
+
+def _write_json(path: str, value: dict) -> None:
+  """Write ``value`` to ``path`` whole or not at all (a stopped write
+  leaves the old file)."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2)
+  os.replace(tmp, path)
+
+
 def table(result: dict) -> str:
   """The Markdown table of ``result`` (per class AUROC and the mean)."""
   classes = result["classes"]
@@ -177,11 +207,25 @@ def main(argv=None) -> dict:
   classes = [int(c) for c in str(args.classes).split(",")]
   import jax  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
+  # Each finished class is kept in <out>.partial: a run stopped after some
+  # classes continues from the next one when given the same command.
+  partial_path = args.out + ".partial"
+  settings = {k: v for k, v in sorted(vars(args).items())
+              if k not in ("out", "classes", "quick")}
+  done = _read_partial(partial_path, settings)
   train_x, train_y, test_x, test_y = load_splits(args.data)
   if args.max_test:
     test_x, test_y = test_x[:args.max_test], test_y[:args.max_test]
-  per_class = {c: run_class(c, detectors, train_x, train_y, test_x, test_y,
-                            args) for c in classes}
+  per_class, resumed = {}, []
+  for c in classes:
+    if str(c) in done:
+      print(f"class {c}: done before ({partial_path})", flush=True)
+      per_class[c] = done[str(c)]
+      resumed.append(c)
+      continue
+    per_class[c] = done[str(c)] = run_class(c, detectors, train_x, train_y,
+                                            test_x, test_y, args)
+    _write_json(partial_path, {"settings": settings, "classes": done})
   result = {
       "command": "python -m aejax.one_class " + " ".join(
           argv if argv is not None else sys.argv[1:]),
@@ -193,11 +237,15 @@ def main(argv=None) -> dict:
   for name in detectors:
     aurocs = {str(c): per_class[c][name]["auroc"] for c in classes}
     result["detectors"][name] = {
-        "per_class": aurocs, "mean": float(np.mean(list(aurocs.values()))),
-        "seconds": sum(per_class[c][name]["seconds"] for c in classes)}
+        "per_class": aurocs, "aurocs": list(aurocs.values()),
+        "mean": float(np.mean(list(aurocs.values()))),
+        "seconds": round(sum(per_class[c][name]["seconds"]
+                             for c in classes), 1)}
   result["wall_seconds"] = round(time.perf_counter() - start, 1)
-  with open(args.out, "w") as f:
-    json.dump(result, f, indent=2)
+  result["resumed_classes"] = resumed   # their rows come from .partial
+  _write_json(args.out, result)
+  if os.path.exists(partial_path):
+    os.remove(partial_path)
   print(table(result))
   return result
 

@@ -326,7 +326,7 @@ def fmt(cell, value) -> str:
   if value is None:
     return "–"
   if isinstance(value, list):
-    return " ".join(str(v) for v in value)
+    return " ".join(cell.fmt.format(v) for v in value)
   if "d}" in cell.fmt:
     value = int(round(value))
   return cell.fmt.format(value)

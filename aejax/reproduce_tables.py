@@ -149,6 +149,16 @@ def few_labels(*args: str, wall_s=None) -> Step:
               wall_s=wall_s)
 
 
+def embedding(wall_s=None) -> Step:
+  return Step("aejax.eval.embedding", ("--workdir={dir}",),
+              quick=("--subset=200",), wall_s=wall_s)
+
+
+def pca_embedding(k: int, wall_s=None) -> Step:
+  return Step("aejax.eval.embedding", (f"--pca={k}", "--output_dir={dir}"),
+              quick=("--dataset=digits", "--subset=200"), wall_s=wall_s)
+
+
 # The classifier's command has no data or step-limit flag: --quick trains it
 # on the digits for two steps from Python, with the same function.
 _QUICK_CLASSIFIER = (
@@ -192,7 +202,8 @@ RUNS: dict[str, dict[str, Step]] = {
     # reconstruction, deep_ae
     "pca": {"pca": Step("aejax.eval.pca", ("--k=2,10,30,64",),
                         quick=("--dataset=digits",), wall_s=19.5)},
-    "ae": {"train": train("ae_fashion_mnist.py", wall_s=168)},
+    "ae": {"train": train("ae_fashion_mnist.py", wall_s=168),
+           "embedding": embedding()},
     # dae_conv
     "dae_conv_2ep": {"train": train("dae_conv_fashion_mnist.py",
                                     "num_epochs=2", wall_s=680)},
@@ -285,7 +296,8 @@ RUNS: dict[str, dict[str, Step]] = {
                                     "data.binarize=False", wall_s=270),
                      "frechet": frechet()},
     "aae": {"train": train("aae_fashion_mnist.py", wall_s=258),
-            "two_sample": two_sample(), "frechet": frechet()},
+            "two_sample": two_sample(), "frechet": frechet(),
+            "embedding": embedding()},
     # The recorded command was --config.method.name=ae alone; the config
     # check refuses the AAE-only fields since, so they go back to their
     # defaults and the two-sample command names the prior.
@@ -303,6 +315,26 @@ RUNS: dict[str, dict[str, Step]] = {
     "nll_k50": {"train": train("vae_fashion_mnist.py", "num_epochs=10",
                                "method.num_samples=50", wall_s=2323),
                 "nll": likelihood(827)},
+    # dim_reduction (the 30-d AE is "ae", the 2-d AAE "aae")
+    "dr_pca_2": {"embedding": pca_embedding(2)},
+    "dr_pca_30": {"embedding": pca_embedding(30)},
+    "dr_ae_2": {"train": train("ae_fashion_mnist.py", "model.latent_dim=2"),
+                "embedding": embedding()},
+    **{f"dr_vae_{d}": {"train": train("vae_fashion_mnist.py", "num_epochs=10",
+                                      f"model.latent_dim={d}"),
+                       "embedding": embedding()} for d in (2, 30)},
+    "dr_aae_30": {"train": train("aae_fashion_mnist.py",
+                                 "model.latent_dim=30"),
+                  "embedding": embedding()},
+    **{f"dr_cae_{d}": {"train": train("contractive_fashion_mnist.py",
+                                      f"model.latent_dim={d}"),
+                       "embedding": embedding()} for d in (2, 30)},
+    # one_class (resumable: a stopped run continues from the next class)
+    "one_class": {"geom": Step("aejax.one_class",
+                               ("--out={dir}/one_class.json",),
+                               result="one_class.json",
+                               quick=("--quick", "--data=digits",
+                                      "--detectors=pca"))},
     # throughput, loop, compile_cache, on_device
     "bench": {"bench": Step("aejax.bench", _BENCH_ALL,
                             quick=("--batch=32", "--steps=2", "--warmup=1"),
@@ -681,6 +713,55 @@ TABLES: tuple[Table, ...] = (
                   ("VAE (ELBO, k = 1)", "nll_k1", 242.31, -245.91),
                   ("IWAE, k = 5", "nll_k5", 241.29, -248.88),
                   ("IWAE, k = 50", "nll_k50", 239.71, -257.81)))),
+    Table(
+        "dim_reduction",
+        "Dimensionality reduction: 2-d and 30-d codes vs PCA "
+        "(Fashion-MNIST test)",
+        ("method", "code"),
+        ("5-NN accuracy", "trustworthiness (k = 10)"),
+        tuple(Row((method, f"{d}-d"), (
+            printed(run, "embedding", "knn_accuracy", fmt="{:.3f}"),
+            printed(run, "embedding", "trustworthiness", fmt="{:.3f}")))
+              for method, d, run in (
+                  ("PCA (exact)", 2, "dr_pca_2"),
+                  ("AE (MLP 512-256, MSE, 20 epochs)", 2, "dr_ae_2"),
+                  ("VAE (Bernoulli, 10 epochs; posterior mean)", 2,
+                   "dr_vae_2"),
+                  ("AAE (10-Gaussian mixture prior, 5 epochs)", 2, "aae"),
+                  ("contractive AE (exact penalty, 2 epochs)", 2,
+                   "dr_cae_2"),
+                  ("PCA (exact)", 30, "dr_pca_30"),
+                  ("AE (MLP 512-256, MSE, 20 epochs)", 30, "ae"),
+                  ("VAE (Bernoulli, 10 epochs; posterior mean)", 30,
+                   "dr_vae_30"),
+                  ("AAE (10-Gaussian mixture prior, 5 epochs)", 30,
+                   "dr_aae_30"),
+                  ("contractive AE (exact penalty, 2 epochs)", 30,
+                   "dr_cae_30"))),
+        quick_rows=(0, 3)),
+    Table(
+        "one_class",
+        "One-class anomaly detection, protocol of Golan & El-Yaniv (2018): "
+        "Fashion-MNIST test AUROC (%), class c normal",
+        ("detector",),
+        ("mean", "per class 0 … 9"),
+        tuple(Row((label,), (
+            Metric("one_class", ("detectors", name, "mean"), fmt="{:.1f}"),
+            Metric("one_class", ("detectors", name, "aurocs"),
+                   fmt="{:.1f}")))
+              for name, label in (
+                  ("ae", "AE (MLP 512-256-32), reconstruction error"),
+                  ("dae", "denoising AE (Gaussian σ 0.2)"),
+                  ("conv_ae", "convolutional AE (32-64, code 16)"),
+                  ("contractive", "contractive AE"),
+                  ("vae", "VAE, negative ELBO"),
+                  ("vae_iwae", "VAE, IWAE NLL (k = 100)"),
+                  ("pca", "PCA-32 reconstruction error (scikit-learn)"),
+                  ("ocsvm", "OneClassSVM, RBF, ν = 0.1 (scikit-learn)"),
+                  ("iforest", "IsolationForest (scikit-learn)"))),
+        # --quick runs the command with PCA alone (tests/test_one_class.py
+        # runs the autoencoder detectors on the digits).
+        quick_rows=(6,)),
     Table(
         "throughput",
         "Performance: training throughput vs PyTorch on the same machine",

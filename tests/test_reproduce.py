@@ -199,7 +199,8 @@ QUICK_GROUPS = {
                      "contractive", "dropout", "compile_cache"),
     "deep_and_recurrent": ("reconstruction", "deep_ae", "stacked_dae",
                            "few_labels", "recurrent"),
-    "generative": ("frechet", "two_sample", "nll"),
+    "generative": ("frechet", "two_sample", "nll", "dim_reduction"),
+    "one_class": ("one_class",),
     "speed": ("throughput", "on_device"),
     "semi_supervised": ("semi_supervised",),
     "loop": ("loop",),
@@ -213,7 +214,7 @@ def test_quick_groups_cover_every_table():
 
 @pytest.mark.parametrize("group", [
     "autoencoders", "deep_and_recurrent", "generative", "speed", "loop",
-    "semi_supervised"])
+    "semi_supervised", "one_class"])
 def test_quick_runs_every_command_of_every_table(group, tmp_path, capsys,
                                                 monkeypatch):
   if "recurrent" in group and importlib.util.find_spec("aeon") is None:
