@@ -335,6 +335,16 @@ RUNS: dict[str, dict[str, Step]] = {
                                result="one_class.json",
                                quick=("--quick", "--data=digits",
                                       "--detectors=pca"))},
+    # anomaly_estimator: the recurrent table's runs through AnomalyDetector
+    **{f"detector_{run}": {"detector": Step(
+        "aejax.eval.detector", (f"--config={{experiments}}/{experiment}",)
+        + sets, quick=("--epochs=1",))}
+       for run, experiment, sets in (
+           ("italy_lstm", "recurrent_italy_power.py", ()),
+           ("italy_gru", "recurrent_italy_power.py", ("--set=model.cell=gru",)),
+           ("vowels_gru", "recurrent_japanese_vowels.py", ()),
+           ("vowels_lstm", "recurrent_japanese_vowels.py",
+            ("--set=model.cell=lstm",)))},
     # throughput, loop, compile_cache, on_device
     "bench": {"bench": Step("aejax.bench", _BENCH_ALL,
                             quick=("--batch=32", "--steps=2", "--warmup=1"),
@@ -762,6 +772,24 @@ TABLES: tuple[Table, ...] = (
         # --quick runs the command with PCA alone (tests/test_one_class.py
         # runs the autoencoder detectors on the digits).
         quick_rows=(6,)),
+    Table(
+        "anomaly_estimator",
+        "The recurrent detector through aejax.AnomalyDetector vs the "
+        "command line (UCR/UEA test AUROC)",
+        ("data", "model"),
+        ("AnomalyDetector AUROC", "command-line AUROC", "difference"),
+        tuple(Row(labels, (
+            printed(f"detector_{run}", "detector", "auroc", fmt="{:.3f}"),
+            anomaly(run, ("auroc",), cli, tol=0.02, fmt="{:.3f}"),
+            Derived("diff", "AnomalyDetector AUROC", "command-line AUROC",
+                    fmt="{:+.3f}")))
+              for labels, run, cli in (
+                  (("ItalyPowerDemand, normal = Oct–Mar days", "LSTM(64)"),
+                   "italy_lstm", 0.964),
+                  (("ItalyPowerDemand", "GRU(64)"), "italy_gru", 0.950),
+                  (("JapaneseVowels, normal = speaker 1", "GRU(64)"),
+                   "vowels_gru", 0.902),
+                  (("JapaneseVowels", "LSTM(64)"), "vowels_lstm", 0.978)))),
     Table(
         "throughput",
         "Performance: training throughput vs PyTorch on the same machine",

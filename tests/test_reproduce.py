@@ -198,7 +198,7 @@ QUICK_GROUPS = {
     "autoencoders": ("dae_conv", "linear_ae", "denoising", "sparse",
                      "contractive", "dropout", "compile_cache"),
     "deep_and_recurrent": ("reconstruction", "deep_ae", "stacked_dae",
-                           "few_labels", "recurrent"),
+                           "few_labels", "recurrent", "anomaly_estimator"),
     "generative": ("frechet", "two_sample", "nll", "dim_reduction"),
     "one_class": ("one_class",),
     "speed": ("throughput", "on_device"),
