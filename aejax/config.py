@@ -132,6 +132,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.divergence_factor = 10.0
   c.divergence_windows = 5
   c.num_figure_images = 10
+  c.figures = True                # the PNG figures (loss curves, samples, ...)
   c.progress_bar = True
   c.tensorboard = True            # TensorBoard events too (if tensorboardX)
   return c
@@ -282,6 +283,7 @@ FIELD_RULES = {
                                  "guard)"),
     "divergence_windows": _number(int, 1, note=" (train rows in a row)"),
     "num_figure_images": _number(int, 1),
+    "figures": _BOOL,
     "progress_bar": _BOOL,
     "tensorboard": _BOOL,
 }

@@ -25,7 +25,7 @@ jax.config.update("jax_platforms", "cpu")
 jax.config.update("jax_compilation_cache_dir", os.environ.get(
     "AEJAX_TEST_XLA_CACHE",
     os.path.join(os.path.expanduser("~"), ".cache", "aejax", "xla-tests")))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 import pytest  # noqa: E402
 
@@ -59,6 +59,7 @@ def tiny_config(**overrides):
   c.log_every_steps = 2
   c.checkpoint_every_steps = 3
   c.num_figure_images = 4
+  c.figures = False   # a test about figures says figures=True
   c.progress_bar = False
   c.num_devices = 1
   for key, value in overrides.items():

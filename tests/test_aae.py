@@ -223,7 +223,7 @@ def test_sharded_aae_step_equals_single_device(tmp_path):
 
 
 def test_aae_trains_writes_figures_and_two_sample_report(tmp_path):
-  config = aae_config(max_steps=20)
+  config = aae_config(max_steps=20, figures=True)
   results = train_and_evaluate(config, str(tmp_path))
   for name in ("aggregate_posterior.png", "samples.png",
                "reconstructions.png"):
@@ -252,7 +252,8 @@ def test_aae_trains_writes_figures_and_two_sample_report(tmp_path):
 
 
 def test_no_latent_figure_for_a_code_that_is_not_2d(tmp_path):
-  train_and_evaluate(aae_config(**{"model.latent_dim": 3, "max_steps": 2}),
+  train_and_evaluate(aae_config(**{"model.latent_dim": 3, "max_steps": 2,
+                                 "figures": True}),
                      str(tmp_path))
   assert os.path.exists(os.path.join(tmp_path, "samples.png"))
   assert not os.path.exists(os.path.join(tmp_path,

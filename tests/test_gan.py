@@ -238,7 +238,7 @@ def test_sharded_gan_step_equals_single_device(tmp_path):
 
 
 def test_dcgan_trains_and_writes_sample_grids(tmp_path):
-  results = train_and_evaluate(gan_config(), str(tmp_path))
+  results = train_and_evaluate(gan_config(figures=True), str(tmp_path))
   for name in ("samples.png", "real_vs_generated.png", "loss_curves.png"):
     assert os.path.getsize(os.path.join(tmp_path, name)) > 0
   assert np.isfinite(results["test"]["loss"])

@@ -51,7 +51,8 @@ def test_validation_objective_is_the_training_loss(overrides):
 
 def test_loss_curves_plot_the_objective_of_both_splits(tmp_path):
   results = train_and_evaluate(tiny_config(**{
-      "method.name": "sparse_kl", "method.sparsity_weight": 0.5}),
+      "method.name": "sparse_kl", "method.sparsity_weight": 0.5,
+      "figures": True}),
                                str(tmp_path))
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   for split in ("train", "validation"):

@@ -321,7 +321,7 @@ def test_train_and_evaluate_on_a_sequence_set_writes_anomaly_report(
   c = tiny_config(**{
       "data.name": "ucr", "data.ts_name": "Toy",
       "data.ts_dir": str(tmp_path / "data"), "data.validation_size": 4,
-      "data.normal_classes": (0,), "model.name": "recurrent",
+      "data.normal_classes": (0,), "model.name": "recurrent", "figures": True,
       "model.rnn_hidden": (8,), "method.name": "recurrent_ae",
       "method.output": "identity", "batch_size": 8, "eval_batch_size": 24,
       "max_steps": 4})
@@ -359,7 +359,8 @@ def test_train_and_evaluate_on_image_rows():
   import tempfile
   from aejax.train.loop import train_and_evaluate
   c = tiny_config(**{"model.name": "recurrent", "model.rnn_hidden": (8,),
-                     "method.name": "recurrent_ae", "max_steps": 2})
+                     "method.name": "recurrent_ae", "max_steps": 2,
+                     "figures": True})
   with tempfile.TemporaryDirectory() as workdir:
     results = train_and_evaluate(c, workdir)
   assert np.isfinite(results["test"]["sq_err_per_sequence"])

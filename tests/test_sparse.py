@@ -131,7 +131,8 @@ def test_bad_sparsity_config_is_a_clear_error(overrides, message):
 
 
 def test_trains_through_the_real_loop(tmp_path):
-  config = tiny_config(**{"method.name": "sparse_kl", "max_steps": 2})
+  config = tiny_config(**{"method.name": "sparse_kl", "max_steps": 2,
+                          "figures": True})
   results = train_and_evaluate(config, str(tmp_path))
   assert np.isfinite(results["test"]["loss"])
   assert os.path.exists(tmp_path / "reconstructions.png")

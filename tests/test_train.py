@@ -211,3 +211,13 @@ def test_tensorboard_events_hold_the_metrics_rows(tmp_path):
   assert "validation/loss" in scalars and "test/loss" in scalars
   train_and_evaluate(tiny_config(tensorboard=False), str(tmp_path / "off"))
   assert not glob.glob(str(tmp_path / "off" / "events.out.tfevents.*"))
+
+
+def test_figures_false_draws_nothing_but_keeps_the_anomaly_report(tmp_path):
+  results = train_and_evaluate(tiny_config(**{
+      "max_steps": 2, "data.normal_classes": (0,), "figures": False}),
+                               str(tmp_path))
+  assert results["figures"] == ["anomaly.json"]
+  assert not list(tmp_path.glob("*.png"))
+  with open(tmp_path / "anomaly.json") as f:
+    assert 0.0 <= json.load(f)["auroc"] <= 1.0

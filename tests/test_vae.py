@@ -231,7 +231,8 @@ def test_huge_learning_rate_keeps_parameters_finite(tmp_path):
 
 
 def test_vae_trains_and_writes_its_figures(tmp_path):
-  config = vae_config(**{"model.latent_dim": 2, "max_steps": 30})
+  config = vae_config(**{"model.latent_dim": 2, "max_steps": 30,
+                          "figures": True})
   results = train_and_evaluate(config, str(tmp_path))
   for name in ("samples.png", "interpolation.png", "reconstructions.png",
                "latent_scatter.png", "latent_plane.png"):

@@ -55,11 +55,24 @@ def epoch_figures(method, params, batch_stats, step: int,
 
 
 def final_figures(method, params, batch_stats, split: Split, key: jax.Array,
-                  workdir: str, class_names=None) -> list[str]:
+                  workdir: str, class_names=None, draw: bool = True
+                  ) -> list[str]:
   """Every figure of the table above that ``method`` can draw, on the test
   ``split`` (``class_names`` label the code scatters); returns their
-  paths."""
+  paths. ``draw=False`` (``config.figures = False``) draws none and writes
+  only the anomaly report's ``anomaly.json`` (a result, not a figure)."""
   config = method.config
+  normal = tuple(config.data.get("normal_classes", ()))
+  paths = []
+  if normal and isinstance(method, base.AnomalyScorer):
+    scores = score_split(method, params, batch_stats, split,
+                         config.eval_batch_size)
+    report = reports.anomaly_report(scores, split.labels, normal)
+    paths += reports.write_anomaly_report(report, scores, split.labels,
+                                          workdir, f"{method.name} (test):",
+                                          draw)
+  if not draw:
+    return paths
   k_bin, k_noise, k_sample, k_prior = jax.random.split(key, 4)
   n = min(config.num_figure_images, len(split))
   names = list(class_names) if class_names else None
@@ -69,7 +82,6 @@ def final_figures(method, params, batch_stats, split: Split, key: jax.Array,
     x = x / 255.0
     if config.data.binarize:
       x = jax.random.bernoulli(k_bin, x).astype(jnp.float32)
-  paths = []
   if isinstance(method, base.Denoiser) and is_image:
     noisy = jax.jit(method.corrupt)(x, k_noise)
     paths.append(image_rows(
@@ -91,13 +103,6 @@ def final_figures(method, params, batch_stats, split: Split, key: jax.Array,
   if isinstance(method, base.Encoder) and is_image:
     paths += _latent(method, params, batch_stats, split, x, k_prior, workdir,
                      names)
-  normal = tuple(config.data.get("normal_classes", ()))
-  if normal and isinstance(method, base.AnomalyScorer):
-    scores = score_split(method, params, batch_stats, split,
-                         config.eval_batch_size)
-    report = reports.anomaly_report(scores, split.labels, normal)
-    paths += reports.write_anomaly_report(report, scores, split.labels,
-                                          workdir, f"{method.name} (test):")
   return paths
 
 

@@ -14,7 +14,8 @@ Work directory layout::
   results.json       final validation and test metrics, timings, config
   loss_curves.png    train / validation loss vs step
   reconstructions.png, samples.png, ... (chosen by the method's
-                     capabilities: aejax.train.figures)
+                     capabilities: aejax.train.figures; none of the PNGs
+                     with config.figures = False)
   pretrain/          layer-wise pre-training stages (their own loops)
   .lock              held while a process trains here (aejax.train.workdir)
 
@@ -225,7 +226,8 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
         divergence_factor=config.divergence_factor,
         divergence_windows=config.divergence_windows, eval_key=eval_key,
         writers=writers, progress_bar=config.progress_bar,
-        extra_hooks=[EpochFigures(method, workdir)], start=run_start)
+        extra_hooks=[EpochFigures(method, workdir)] if config.figures
+        else [], start=run_start)
     step = loop.step
     results = {"step": step, "train_seconds": parts["clock"].seconds(),
                "processes": parts["clock"].processes,
@@ -252,11 +254,12 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
                           batch_stats=jax.device_get(state.batch_stats))
 
   paths = [loss_curves(os.path.join(workdir, METRICS_FILE),
-                       os.path.join(workdir, "loss_curves.png"))]
+                       os.path.join(workdir, "loss_curves.png"))
+           ] if config.figures else []
   paths += figures.final_figures(method, state.params, state.batch_stats,
                                  dataset.test,
                                  jax.random.fold_in(eval_key, 1 << 20),
-                                 workdir, dataset.class_names)
+                                 workdir, dataset.class_names, config.figures)
   results["figures"] = [os.path.basename(p) for p in paths]
   results["config"] = config.to_dict()
   write_json(os.path.join(workdir, RESULTS_FILE), results, indent=2,

@@ -76,11 +76,15 @@ def anomaly_report(scores: np.ndarray, labels: np.ndarray, normal_classes,
 
 
 def write_anomaly_report(report: dict, scores: np.ndarray, labels: np.ndarray,
-                 workdir: str, title: str = "") -> list[str]:
-  """Writes ``anomaly.json`` and the score histograms ``anomaly.png``."""
+                 workdir: str, title: str = "", draw: bool = True
+                         ) -> list[str]:
+  """Writes ``anomaly.json`` and (``draw``) the score histograms
+  ``anomaly.png``."""
   json_path = os.path.join(workdir, ANOMALY_FILE)
   with open(json_path, "w") as f:
     json.dump(report, f, indent=2)
+  if not draw:
+    return [json_path]
   anomalous = ~np.isin(labels, report["normal_classes"])
   fig, ax = plt.subplots(figsize=(6, 4))
   bins = np.histogram_bin_edges(np.log10(np.maximum(scores, 1e-12)), 40)
