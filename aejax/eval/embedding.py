@@ -72,11 +72,13 @@ def embedding_metrics(train_codes: np.ndarray, train_labels: np.ndarray,
 
 
 def run_codes(workdir: str, chunk_size: int = 1000):
-  """(train codes, test codes, data set) of a trained run."""
+  """(train codes, test codes, data set, the run's method name) of a
+  trained run."""
   from aejax.eval.trained import load  # pylint: disable=g-import-not-at-top
   model = load(workdir, chunk_size=chunk_size)
   data = model.dataset()
-  return model.encode(data.train.images), model.encode(data.test.images), data
+  return (model.encode(data.train.images), model.encode(data.test.images),
+          data, model.method.name)
 
 
 def pca_codes(k: int, dataset: str = "fashion_mnist"):
@@ -122,9 +124,9 @@ def main(argv=None) -> dict:
   start = time.perf_counter()
   if args.pca:
     train, test, data = pca_codes(args.pca, args.dataset)
-    source = {"pca": args.pca, "dataset": args.dataset}
+    source, what = {"pca": args.pca, "dataset": args.dataset}, "PCA"
   else:
-    train, test, data = run_codes(args.workdir)
+    train, test, data, what = run_codes(args.workdir)
     source = {"workdir": os.path.abspath(args.workdir)}
   result = {**source, **embedding_metrics(
       train, data.train.labels, test, data.test.labels, data.test.images,
@@ -132,11 +134,9 @@ def main(argv=None) -> dict:
   os.makedirs(out, exist_ok=True)
   if test.shape[1] == 2:
     from aejax.plotting import latent_scatter  # pylint: disable=g-import-not-at-top
-    what = f"PCA-{args.pca}" if args.pca else os.path.basename(
-        os.path.normpath(args.workdir))
     result["figure"] = latent_scatter(
         test, data.test.labels, os.path.join(out, FIGURE_FILE),
-        data.class_names, title=f"{what}: test codes by class")
+        data.class_names, title=f"{what}, 2-d code: test codes by class")
   result["seconds"] = round(time.perf_counter() - start, 1)
   with open(os.path.join(out, RESULT_FILE), "w") as f:
     json.dump(result, f, indent=1)
