@@ -18,8 +18,9 @@ place beside them (GEOM paper, Table 1): GEOM 93.5, RAW-OC-SVM 92.8,
 CAE-OC-SVM 91.7, Deep SVDD 89.2 (Ruff et al. 2018).
 
 Writes ``--out`` (JSON: per detector, per class AUROC, the mean, seconds;
-the command line, the devices and the wall time) and prints a Markdown
-table. ``--data=digits`` runs the same protocol on scikit-learn's 8×8
+the command line, the devices and this invocation's wall time) and prints
+a Markdown table. Each finished class is kept in ``<out>.partial``: the
+same command run again after a stop continues from the next class. ``--data=digits`` runs the same protocol on scikit-learn's 8×8
 digits (tests).
 
 References:
