@@ -163,6 +163,16 @@ def test_recurrent_detector_on_variable_length_sequences():
                              scores, rtol=1e-5)
   recon = clf.trained_model().reconstruct(test[:3])
   assert [r.shape for r in recon] == [s.shape for s in test[:3]]
+  # Sequences longer than every training one: the same parameters, rebuilt
+  # for their length; the others score as before.
+  longest = max(len(s) for s in test)
+  long = 5.0 + 3.0 * np.sin(0.6 * np.arange(longest + 7)[:, None] +
+                            np.array([0.0, 1.0]))
+  with_long = clf.decision_function(test + [long])
+  np.testing.assert_allclose(with_long[:40], scores, rtol=1e-5, atol=1e-7)
+  assert np.isfinite(with_long[40])
+  assert clf.trained_model().encode([long]).shape == (1, 4)
+  assert clf.trained_model().reconstruct([long])[0].shape == long.shape
 
 
 def test_conv_detector_on_images(digits):

@@ -384,6 +384,8 @@ class TrainedModel:
   def encode(self, x, lengths=None) -> np.ndarray:
     """Codes [N, code_dim] (a VAE's posterior mean), float32."""
     base.require(self.method, base.Encoder)
+    if (longer := self._for_longest(x)) is not self:
+      return longer.encode(x, lengths)
     ex = self.examples(x, lengths)
     return self._chunked("encode", self._encode_fn, ex)
 
@@ -409,6 +411,8 @@ class TrainedModel:
   def reconstruct(self, x, lengths=None):
     """Reconstructions of ``x`` in its own layout and units."""
     base.require(self.method, base.Reconstructor)
+    if (longer := self._for_longest(x)) is not self:
+      return longer.reconstruct(x, lengths)
     ex = self.examples(x, lengths)
     out = self._chunked("reconstruct", self._reconstruct_fn, ex)
     return ex.restore(self._to_user(out, ex.lengths))
@@ -419,6 +423,8 @@ class TrainedModel:
     (reconstruction MSE for autoencoders, the negative ELBO for VAEs; for
     the IWAE NLL use ``-log_likelihood(x, k)``)."""
     base.require(self.method, base.AnomalyScorer)
+    if (longer := self._for_longest(x)) is not self:
+      return longer.score(x, lengths)
     ex = self.examples(x, lengths)
     return self._chunked("score", self._score_fn, ex)
 
@@ -462,6 +468,32 @@ class TrainedModel:
     return self.decode((1.0 - t) * za + t * zb)
 
   # -- inputs ----------------------------------------------------------------
+
+  def _for_longest(self, x) -> "TrainedModel":
+    """This model, or for sequences longer than the run's (e.g. a test
+    sequence longer than every training one) the same parameters rebuilt
+    for that length: a recurrent model's parameters do not depend on T
+    (the decoder repeats the code at every step) and padding after a
+    sequence's end changes nothing (:class:`aejax.methods.base.
+    SequenceModel`)."""
+    if not (self.preprocessing.sequences and
+            isinstance(self.method, base.SequenceModel)):
+      return self
+    if isinstance(x, (list, tuple)):
+      longest = max((len(np.asarray(s)) for s in x), default=0)
+    else:
+      shape = np.shape(x)
+      longest = shape[1] if len(shape) >= 2 else 0
+    steps = self.image_shape[0]
+    if longest <= steps:
+      return self
+    key = ("steps", longest)
+    if key not in self._compiled:
+      from aejax.methods import make_method  # pylint: disable=g-import-not-at-top
+      self._compiled[key] = dataclasses.replace(
+          self, method=make_method(self.config,
+                                   (longest,) + self.image_shape[1:]))
+    return self._compiled[key]
 
   def _one(self, v, name):
     """One example as a batch of one (``v`` is one example or a batch of
