@@ -6,7 +6,7 @@ r"""MLP autoencoder 784-512-256-30 on Fashion-MNIST (the main job).
 Wall time on a 2-core CPU: 2 min 48 s (159 s of training, 20 epochs).
 Result it should reach: test squared error per image (Σ over 784 pixels in
 [0, 1], mean over the 10 000 test images) ≈ 6.5, against exact PCA-30's 12.24
-(measured: 6.55; BENCHMARKS.md).
+(measured: 6.59; BENCHMARKS.md).
 """
 
 from aejax.config import base_config
