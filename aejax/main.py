@@ -36,8 +36,10 @@ FLAGS = flags.FLAGS
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for metrics, "
                                "checkpoints and figures.", required=True)
 _CACHE = flags.DEFINE_string(
-    "compilation_cache", os.path.expanduser("~/.cache/aejax/xla"),
-    "Persistent XLA compilation cache ('' disables it).")
+    "compilation_cache", os.environ.get("JAX_COMPILATION_CACHE_DIR",
+                                        os.path.expanduser("~/.cache/aejax/xla")),
+    "Persistent XLA compilation cache ('' disables it; default: "
+    "$JAX_COMPILATION_CACHE_DIR, else ~/.cache/aejax/xla).")
 config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                 lock_config=True)
 _DISTRIBUTED = flags.DEFINE_bool(

@@ -22,9 +22,13 @@ jax.config.update("jax_num_cpu_devices", 4)
 jax.config.update("jax_platforms", "cpu")
 # One persistent compilation cache for every test process (pytest-xdist's
 # workers and later runs): most of a tiny test's time is compiling its steps.
-jax.config.update("jax_compilation_cache_dir", os.environ.get(
+# The commands the tests run as subprocesses (aejax.reproduce --quick,
+# the launcher's processes) read the same cache through the environment.
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ.get(
     "AEJAX_TEST_XLA_CACHE",
-    os.path.join(os.path.expanduser("~"), ".cache", "aejax", "xla-tests")))
+    os.path.join(os.path.expanduser("~"), ".cache", "aejax", "xla-tests"))
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 import pytest  # noqa: E402
