@@ -339,7 +339,7 @@ RUNS: dict[str, dict[str, Step]] = {
     # (wall_s: the commands' CPU seconds; they ran at the lowest priority
     # beside other jobs, so their wall time says nothing.)
     **{f"detector_{run}": {"detector": Step(
-        "aejax.eval.detector", (f"--config={{experiments}}/{experiment}",)
+        "aejax.detector", (f"--config={{experiments}}/{experiment}",)
         + sets, quick=("--epochs=1",), wall_s=wall_s)}
        for run, experiment, sets, wall_s in (
            ("italy_lstm", "recurrent_italy_power.py", (), 12),

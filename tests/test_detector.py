@@ -1,4 +1,4 @@
-"""python -m aejax.eval.detector: an experiment's anomaly detection through
+"""python -m aejax.detector: an experiment's anomaly detection through
 aejax.AnomalyDetector (the reproduce table anomaly_estimator runs it)."""
 
 import os
@@ -6,7 +6,7 @@ import os
 import pytest
 
 from aejax.config import load_experiment
-from aejax.eval import detector
+from aejax import detector
 
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                            "experiments")

@@ -1,8 +1,8 @@
 r"""An experiment's anomaly detection through :class:`aejax.AnomalyDetector`
 (the scikit-learn / pyod path), to set beside the command-line run.
 
-  python -m aejax.eval.detector --config=experiments/recurrent_italy_power.py
-  python -m aejax.eval.detector --config=... --epochs=2     # a smoke run
+  python -m aejax.detector --config=experiments/recurrent_italy_power.py
+  python -m aejax.detector --config=... --epochs=2     # a smoke run
 
 Reads the experiment's data as users hold it (sequences in their own units
 with their lengths, or uint8 images), builds an ``AnomalyDetector`` with the
