@@ -322,7 +322,7 @@ def loop_overhead(experiment: str, epochs: int, data_dir: str,
   from aejax.train.loop import METRICS_FILE, train_and_evaluate  # pylint: disable=g-import-not-at-top
   config = load_experiment(experiment)
   config.update(num_epochs=epochs, max_steps=-1, progress_bar=False,
-                num_devices=num_devices)
+                num_devices=num_devices, figures=False)  # a temporary dir
   with tempfile.TemporaryDirectory() as workdir:
     train_and_evaluate(config, workdir)
     rows = read_metrics(os.path.join(workdir, METRICS_FILE))
