@@ -7,9 +7,10 @@ import os
 # 8-device test (never reproduced here); a late rendezvous on the shared
 # 2-core machine is a cause that fits. Wait longer: a slow test stays slow.
 # The tests' programs are tiny and most of a test's time is compiling them:
-# LLVM's optimisation level 0 compiles the same HLO (same operations, same
-# reductions) ~25 % faster in CPU time (tests/test_contract.py: 440 s -> 320
-# s of CPU). The setting reaches the tests' subprocesses through the
+# LLVM's optimisation level 0 compiles the same HLO ~25 % faster in CPU time
+# (tests/test_contract.py: 440 s -> 320 s of CPU); only the machine code
+# differs, and with it float rounding in places (tests/test_bench.py's vmap
+# comment). The setting reaches the tests' subprocesses through the
 # environment; the main job and the benchmarks keep XLA's default.
 os.environ["XLA_FLAGS"] = " ".join(filter(None, [
     os.environ.get("XLA_FLAGS"),
