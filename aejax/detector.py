@@ -98,8 +98,11 @@ def main(argv=None) -> dict:
       value = json.loads(text)
     except ValueError:
       value = text
-    node[path[-1]] = type(current)(value) if isinstance(current, tuple) else (
-        value)
+    try:
+      node[path[-1]] = (type(current)(value) if isinstance(current, tuple)
+                        else value)
+    except (TypeError, ValueError) as e:
+      parser.error(f"--set {item!r}: {e}")
   normal = tuple(config.data.normal_classes)
   if not normal:
     parser.error(f"{args.config} sets no data.normal_classes: it is not an "

@@ -34,6 +34,8 @@ def test_the_estimator_has_the_experiments_settings():
      "sets no data.normal_classes"),
     ([f"--config={EXPERIMENTS}/recurrent_italy_power.py",
       "--set=model.cel=gru"], "is not a config field"),
+    ([f"--config={EXPERIMENTS}/recurrent_italy_power.py",
+      "--set=model.latent_dim=\"eight\""], "--set 'model.latent_dim="),
 ])
 def test_bad_arguments_are_one_line(argv, message, capsys):
   with pytest.raises(SystemExit):
