@@ -526,13 +526,15 @@ TABLES: tuple[Table, ...] = (
             sq_err(run, err),
             Metric(run, ({"split": "train"}, "steps_per_s"), speed, rel=0.5,
                    fmt="{:.2g}", file="metrics.jsonl")))
+              # Re-run at 5f2ff8c (6173073 recorded 0.771 / 14.38 / –,
+              # 0.326 / 15.03 / 1.7 and 0.315 / 15.01 / 22).
               for model, penalty, run, jac, err, speed in (
-                  ("same AE, no penalty", "λ = 0", "cae_plain", 0.771, 14.38,
-                   None),
+                  ("same AE, no penalty", "λ = 0", "cae_plain", 0.793, 14.43,
+                   120),
                   ("CAE, exact Jacobian (vmap of jacrev)", "λ = 1e-3",
-                   "cae_exact", 0.326, 15.03, 1.7),
+                   "cae_exact", 0.334, 14.75, 8.2),
                   ("CAE, Hutchinson, 1 Rademacher probe", "λ = 1e-3",
-                   "cae_hutchinson", 0.315, 15.01, 22)))),
+                   "cae_hutchinson", 0.315, 15.32, 85)))),
     Table(
         "deep_ae",
         "Deep autoencoder 784-1000-500-250-30 vs PCA-30 "
