@@ -309,6 +309,16 @@ def _get(config, path: str):
   return config
 
 
+def set_field(config, path: str, value) -> None:
+  """Sets the existing field at the dotted ``path`` (``"model.cell"``) of
+  ``config``; a KeyError if there is none."""
+  section, _, leaf = path.rpartition(".")
+  node = _get(config, section) if section else config
+  if leaf not in node:
+    raise KeyError(path)
+  node[leaf] = value
+
+
 def suggest(path: str, paths) -> str:
   """``" (did you mean --config.batch_size?)"`` for a misspelled path."""
   close = difflib.get_close_matches(path, list(paths), n=1, cutoff=0.6)

@@ -65,7 +65,7 @@ def _examples(split, sequences: bool):
 
 def main(argv=None) -> dict:
   # pylint: disable=g-import-not-at-top
-  from aejax.config import load_experiment
+  from aejax.config import load_experiment, set_field
   from aejax.eval.trained import raw_dataset
   from aejax.train.reports import auroc
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -87,20 +87,16 @@ def main(argv=None) -> dict:
   config = load_experiment(args.config)
   for item in args.set:
     field, _, text = item.partition("=")
-    node, *path = [config] + field.split(".")
-    try:
-      for part in path[:-1]:
-        node = node[part]
-      current = node[path[-1]]
-    except (KeyError, AttributeError, IndexError):
-      parser.error(f"--set {item!r}: {field!r} is not a config field.")
     try:
       value = json.loads(text)
     except ValueError:
       value = text
+    if isinstance(value, list):  # JSON has no tuples; config sequences are
+      value = tuple(value)
     try:
-      node[path[-1]] = (type(current)(value) if isinstance(current, tuple)
-                        else value)
+      set_field(config, field, value)
+    except (KeyError, AttributeError):
+      parser.error(f"--set {item!r}: {field!r} is not a config field.")
     except (TypeError, ValueError) as e:
       parser.error(f"--set {item!r}: {e}")
   normal = tuple(config.data.normal_classes)

@@ -153,15 +153,6 @@ def _read_partial(path: str, settings: dict) -> dict:
   return classes
 
 
-def _write_json(path: str, value: dict) -> None:
-  """Write ``value`` to ``path`` whole or not at all (a stopped write
-  leaves the old file)."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(tmp, path)
-
-
 def table(result: dict) -> str:
   """The Markdown table of ``result`` (per class AUROC and the mean)."""
   classes = result["classes"]
@@ -207,6 +198,7 @@ def main(argv=None) -> dict:
     parser.error(f"unknown detectors {unknown}: choose from {list(ALL)}")
   classes = [int(c) for c in str(args.classes).split(",")]
   import jax  # pylint: disable=g-import-not-at-top
+  from aejax.train.workdir import write_json  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   # Each finished class is kept in <out>.partial: a run stopped after some
   # classes continues from the next one when given the same command.
@@ -226,7 +218,8 @@ def main(argv=None) -> dict:
       continue
     per_class[c] = done[str(c)] = run_class(c, detectors, train_x, train_y,
                                             test_x, test_y, args)
-    _write_json(partial_path, {"settings": settings, "classes": done})
+    write_json(partial_path, {"settings": settings, "classes": done},
+               indent=2)
   result = {
       "command": "python -m aejax.one_class " + " ".join(
           argv if argv is not None else sys.argv[1:]),
@@ -244,7 +237,7 @@ def main(argv=None) -> dict:
                              for c in classes), 1)}
   result["wall_seconds"] = round(time.perf_counter() - start, 1)
   result["resumed_classes"] = resumed   # their rows come from .partial
-  _write_json(args.out, result)
+  write_json(args.out, result, indent=2)
   if os.path.exists(partial_path):
     os.remove(partial_path)
   print(table(result))

@@ -43,7 +43,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from aejax.config import load_experiment
+from aejax.config import load_experiment, set_field
 from aejax.data.sources import load_dataset
 from aejax.data.subsets import draw_labelled_subset
 from aejax.eval.few_labels import print_result, summarize
@@ -78,14 +78,6 @@ class ScratchClassifier(nn.Module):
     return MLP(tuple(self.hidden), self.num_classes, self.activation)(x)
 
 
-def _set(config, field: str, value) -> None:
-  node = config
-  *path, leaf = field.split(".")
-  for part in path:
-    node = node[part]
-  node[leaf] = value
-
-
 def experiment_config(experiments: str, method: str, n: int, draw: int,
                       seed: int, overrides: dict):
   """``experiments/<method>_fashion_mnist.py`` for labels ``(n, draw)``."""
@@ -99,7 +91,7 @@ def experiment_config(experiments: str, method: str, n: int, draw: int,
     if (section == "method" and name not in method_read) or (
         section == "model" and name not in model_read):
       continue  # another method's setting (--quick sets them all)
-    _set(config, field, value)
+    set_field(config, field, value)
   return config
 
 
