@@ -157,7 +157,8 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   if _CACHE.value:
     jax.config.update("jax_compilation_cache_dir", _CACHE.value)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+      jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   joining = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   if _DISTRIBUTED.value or joining != (None,) * 3:
     from aejax.train import distributed  # pylint: disable=g-import-not-at-top

@@ -30,6 +30,8 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ.get(
     os.path.join(os.path.expanduser("~"), ".cache", "aejax", "xla-tests"))
 jax.config.update("jax_compilation_cache_dir",
                   os.environ["JAX_COMPILATION_CACHE_DIR"])
+# Every program, however small: subprocesses too (through the environment).
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 import pytest  # noqa: E402
@@ -111,3 +113,18 @@ def final_state(workdir):
     return checkpointer.restore()
   finally:
     checkpointer.close()
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "long: takes tens of seconds (it runs first, see below)")
+
+
+def pytest_collection_modifyitems(items):
+  """Tests marked long run first, the rest in their usual order.
+
+  With ``--dist=worksteal`` a worker that runs out of tests takes the other's
+  last queued ones; when those are short, both workers finish together
+  instead of one idling through the other's last long test.
+  """
+  items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -205,6 +205,7 @@ def test_bad_aae_config_is_a_clear_error(overrides, message):
     make_method(aae_config(**overrides), (8, 8, 1))
 
 
+@pytest.mark.long
 def test_sharded_aae_step_equals_single_device(tmp_path):
   """The three-phase step (conv model: BatchNorm in encoder and decoder) on
   2 fake devices gives the single-device parameters after 6 steps."""

@@ -22,6 +22,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 from conftest import final_state, tiny_config
 
 from aejax import launch_local
@@ -105,6 +106,7 @@ def _rows(workdir):
           for r in rows]
 
 
+@pytest.mark.long
 def test_two_processes_train_as_one_process_of_four_devices(tmp_path):
   """(a) MLP AE, (b) conv DAE with BatchNorm, (c) DCGAN: 2 processes x 2
   devices reach the parameters, BatchNorm statistics and test metrics of
@@ -149,6 +151,7 @@ def test_two_processes_train_as_one_process_of_four_devices(tmp_path):
   assert jax.tree_util.tree_leaves(reference["batch_stats"])
 
 
+@pytest.mark.long
 def test_a_killed_process_stops_the_other_and_all_resume(tmp_path):
   """Process 1 is killed (SIGKILL) at step 10: process 0 stops within the
   heartbeat timeout with one line naming it. Both started again, the run

@@ -65,6 +65,7 @@ def _main(workdir, *flags, fault=None, timeout=300):
 # 2. Exact records across interruptions (the killer test).
 
 
+@pytest.mark.long
 def test_kills_and_ctrl_cs_leave_the_unbroken_run_bit_for_bit(tmp_path,
                                                              caplog):
   """SIGKILL and SIGINT a real `python -m aejax.main` at random steps: in the

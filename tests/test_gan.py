@@ -121,6 +121,7 @@ def _manual_sgd(config):
   return optax.sgd(config.optimizer.learning_rate)
 
 
+@pytest.mark.long
 def test_generator_update_uses_the_updated_discriminator():
   """One step == a hand-written D step, then a G step against the new D."""
   config = sgd_config()
@@ -216,6 +217,7 @@ def test_image_sides_must_allow_two_doublings():
     method.init_variables(jax.random.PRNGKey(0), jnp.zeros((2, 6, 6, 1)))
 
 
+@pytest.mark.long
 def test_sharded_gan_step_equals_single_device(tmp_path):
   """2 fake devices and 1, same global batch: same G, D and BN statistics
   after 6 alternating steps (both networks have BatchNorm). SGD: see

@@ -212,6 +212,7 @@ def test_quick_groups_cover_every_table():
   assert sorted(grouped) == sorted(t.name for t in rt.TABLES)
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("group", [
     "autoencoders", "deep_and_recurrent", "generative", "speed", "loop",
     "semi_supervised", "one_class"])

@@ -23,6 +23,7 @@ def _assert_trees_equal(a, b, **tolerance):
       np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.long
 @requires_fashion_mnist
 def test_smoke_real_experiment_two_steps(tmp_path):
   """The seed-002 denoiser config for 2 steps writes every promised file."""
