@@ -175,3 +175,27 @@ def slerp_path(a: np.ndarray, b: np.ndarray, ts: np.ndarray) -> np.ndarray:
     return linear_path(a, b, ts)
   return np.stack([(np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) /
                    np.sin(omega) for t in ts])
+
+
+def metric_curve(points: list[dict], metric: str, out_path: str,
+                 title: str = "") -> str:
+  """Test (line) and validation (dots) ``metric`` against training minutes;
+  ``points`` as :func:`aejax.eval.curve.test_curve` gives them."""
+  timed = [p for p in points if p["seconds"] is not None]
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.plot([p["seconds"] / 60 for p in timed], [p["test"] for p in timed],
+          "-", label=f"test {metric}")
+  valid = [p for p in timed if p.get("validation") is not None]
+  if valid:
+    ax.plot([p["seconds"] / 60 for p in valid],
+            [p["validation"] for p in valid], "o", markersize=3,
+            label=f"validation {metric}")
+  ax.set_xlabel("training time (minutes)")
+  ax.set_ylabel(metric)
+  ax.grid(True, alpha=0.3)
+  ax.legend()
+  ax.set_title(title or f"{metric} against training time")
+  fig.tight_layout()
+  fig.savefig(out_path, dpi=100)
+  plt.close(fig)
+  return out_path

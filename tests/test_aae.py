@@ -63,6 +63,13 @@ def test_each_phase_changes_exactly_its_parameters(model):
   assert _changed(opt_state, o) == {"reconstruction", "discriminator",
                                     "generator"}
   assert set(metrics) >= {"loss", "disc_loss", "gen_loss", "disc_accuracy"}
+  # A non-finite step keeps every network, optimizer state and statistic.
+  v, o, _, finite = jax.jit(method.train_step)(
+      {"params": params, "batch_stats": stats}, opt_state,
+      {"image": x.at[0, 0, 0, 0].set(np.nan)}, key)
+  assert not bool(finite)
+  assert not _changed(params, v["params"]) and not _changed(opt_state, o)
+  assert not _changed(stats, v["batch_stats"])
 
 
 def _dense(layer, h):

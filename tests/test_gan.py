@@ -168,6 +168,17 @@ def test_generator_update_uses_the_updated_discriminator():
   # ... and not the result of a G step against the old D.
   assert _differ(new_params["generator"], g_params_after(d_params))
   assert set(metrics) >= {"loss", "d_loss", "g_loss", "d_real", "d_fake"}
+  # A non-finite step keeps both networks, their optimizer states and
+  # BatchNorm statistics.
+  variables, o, _, finite = jax.jit(method.train_step)(
+      {"params": params, "batch_stats": stats}, opt_state,
+      {"image": x01.at[0, 0, 0, 0].set(jnp.nan)}, key)
+  assert not bool(finite)
+  for before, after in ((params, variables["params"]), (opt_state, o),
+                        (stats, variables["batch_stats"])):
+    for a, b in zip(jax.tree_util.tree_leaves(before),
+                    jax.tree_util.tree_leaves(after)):
+      np.testing.assert_array_equal(a, b)
 
 
 def _adam_counts(opt_state):

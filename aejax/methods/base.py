@@ -55,9 +55,13 @@ def all_finite(tree) -> jax.Array:
 
 
 def keep_if(finite: jax.Array, new, old):
-  """``new`` where ``finite``, else ``old`` (leaf by leaf)."""
-  return jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new,
-                                old)
+  """``new`` if ``finite``, else ``old`` (trees of the same structure).
+
+  One ``lax.cond``, not a select per leaf: XLA fused a copy of the whole
+  finiteness check into every leaf's select (the conv AAE's step grew ~8x,
+  its compile time ~3x).
+  """
+  return jax.lax.cond(finite, lambda: new, lambda: old)
 
 
 class Method(abc.ABC):

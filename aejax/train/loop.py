@@ -210,7 +210,7 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
                       opt_state=method.optimizer().init(params)),
         replicated(mesh))
 
-  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5EED)
+  eval_key = evaluation_key(config.seed)
   writers = default_writers(workdir, tensorboard=config.tensorboard)
   train_start = time.perf_counter()
   try:
@@ -265,6 +265,12 @@ def _train_and_evaluate(config, workdir, mesh, defaults, run_start):
   write_json(os.path.join(workdir, RESULTS_FILE), results, indent=2,
              default=str)
   return results
+
+
+def evaluation_key(seed: int) -> jax.Array:
+  """The key of a run's validation and test evaluations (a VAE's samples,
+  binarisation): the same at every evaluation, so they compare."""
+  return jax.random.fold_in(jax.random.PRNGKey(seed), 0x5EED)
 
 
 def load_run(workdir: str, step: int | None = None):
