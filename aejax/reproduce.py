@@ -18,7 +18,8 @@ command run again after an interruption continues where it stopped (an
 interrupted training run resumes from its checkpoint); a result written by a
 different command there is refused. ``--quick`` runs every command with tiny
 settings (scikit-learn's 8x8 digits, two training steps, a few samples) into
-``runs/reproduce_quick``: it checks that the commands work and that every
+``runs/reproduce_quick``, each command a fork of one Python that imported
+the libraries once (:class:`Zygote`): it checks that the commands work and that every
 number can be read, not the numbers. ``--recorded`` prints the recorded
 tables, ``--commands`` the commands a table runs.
 
@@ -174,9 +175,130 @@ def _identity(run: str, step_name: str, quick: bool, torch_python: str):
               "{torch_python}" in a for a in RUNS[run][step_name].args))}
 
 
+def command_env() -> dict:
+  """The environment of every command: unbuffered output, and a persistent
+  compilation cache (``$JAX_COMPILATION_CACHE_DIR``, else aejax's)."""
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser(
+      os.path.join("~", ".cache", "aejax", "xla")))
+  return env
+
+
+# The zygote's program: import the libraries every command imports, then
+# fork one child per request (a JSON line on stdin: argv after the
+# interpreter, environment, stdout and stderr paths) and answer with the
+# child's exit status and CPU seconds. Nothing here defines absl flags (the
+# commands define theirs when they run) or starts a JAX backend (a fork
+# after that would deadlock).
+_ZYGOTE = r"""
+import json, os, runpy, signal, sys, traceback
+import numpy, jax, flax.linen, optax, orbax.checkpoint, sklearn.datasets
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot
+import aejax.train.loop, aejax.eval.trained, aejax.plotting
+on_ctrl_c = signal.signal(signal.SIGINT, signal.SIG_IGN)  # for the command
+print("ready", flush=True)
+for line in sys.stdin:
+  request = json.loads(line)
+  pid = os.fork()
+  if pid == 0:
+    code = 1
+    try:
+      signal.signal(signal.SIGINT, on_ctrl_c)
+      out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+      err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+      os.dup2(out, 1)
+      os.dup2(err, 2)
+      sys.stdin.close()
+      os.environ.clear()
+      os.environ.update(request["env"])
+      argv = request["argv"]
+      try:
+        if argv[0] == "-m":
+          sys.argv = [argv[1]] + argv[2:]
+          runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+        else:  # -c CODE ARGS
+          sys.argv = ["-c"] + argv[2:]
+          exec(compile(argv[1], "<string>", "exec"), {"__name__": "__main__"})
+        code = 0
+      except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None
+                                                        else 1)
+        if not isinstance(e.code, (int, type(None))):
+          print(e.code, file=sys.stderr)
+      except BaseException:
+        traceback.print_exc()
+    finally:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(code)
+  _, status, usage = os.wait4(pid, 0)
+  print(json.dumps({"returncode": os.waitstatus_to_exitcode(status),
+                    "cpu_seconds": usage.ru_utime + usage.ru_stime}),
+        flush=True)
+"""
+
+
+class Zygote:
+  """Runs ``-m module ...`` and ``-c code ...`` commands as forks of one
+  Python that imported JAX, Flax, Orbax, scikit-learn, matplotlib and aejax
+  once: ``--quick`` runs ~30 commands of a few seconds each, of which the
+  imports were ~3 s. The command still runs as its ``__main__``, in its own
+  process, with its own environment and output files.
+  """
+
+  def __init__(self):
+    # pylint: disable=g-import-not-at-top
+    from aejax import host_allocator
+    env = command_env()
+    tcmalloc = host_allocator.find_tcmalloc()
+    if (tcmalloc and os.environ.get(host_allocator.ENV_VAR) != "system" and
+        tcmalloc not in env.get("LD_PRELOAD", "")):
+      # what the commands' own re-exec would give them (children inherit it)
+      env["LD_PRELOAD"] = " ".join(filter(None, [tcmalloc,
+                                                  env.get("LD_PRELOAD")]))
+    self._process = subprocess.Popen(
+        [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env=env, cwd=ROOT, text=True)
+    if self._process.stdout.readline().strip() != "ready":
+      self.close()
+      raise RuntimeError("The --quick command server did not start.")
+    self._env = env
+
+  def can_run(self, argv: list[str], env: dict) -> bool:
+    """Whether a fork runs ``argv`` as a new Python would: a module or code
+    (not a script), under the settings JAX read when the zygote imported
+    it."""
+    jax_vars = lambda e: {k: v for k, v in e.items() if k.startswith("JAX_")}
+    return argv[0] in ("-m", "-c") and jax_vars(env) == jax_vars(self._env)
+
+  def run(self, argv: list[str], env: dict, stdout_path: str,
+          stderr_path: str) -> tuple[int, float]:
+    """``(exit status, CPU seconds)`` of ``python *argv``."""
+    if self._env.get("LD_PRELOAD"):
+      env = dict(env, LD_PRELOAD=self._env["LD_PRELOAD"])
+    self._process.stdin.write(json.dumps({
+        "argv": argv, "env": env, "stdout": stdout_path,
+        "stderr": stderr_path}) + "\n")
+    self._process.stdin.flush()
+    answer = self._process.stdout.readline()
+    if not answer:
+      raise RuntimeError("The --quick command server stopped.")
+    reply = json.loads(answer)
+    return reply["returncode"], reply["cpu_seconds"]
+
+  def close(self) -> None:
+    if self._process.stdin:
+      self._process.stdin.close()
+    self._process.wait()
+
+
 def run_step(run: str, step_name: str, out: str, quick: bool,
-             torch_python: str = "", log=print) -> dict:
-  """Runs one step unless its result exists; returns what happened."""
+             torch_python: str = "", log=print,
+             zygote: Zygote | None = None) -> dict:
+  """Runs one step unless its result exists (as a fork of ``zygote`` if
+  given, else as a new Python); returns what happened."""
   run_dir = os.path.join(out, run)
   path = result_path(out, run, step_name)
   identity = _identity(run, step_name, quick, torch_python)
@@ -198,21 +320,23 @@ def run_step(run: str, step_name: str, out: str, quick: bool,
   log(f"  {run}/{step_name}: {shown}")
   stdout_path = os.path.join(run_dir, f"log_{step_name}.out")
   stderr_path = os.path.join(run_dir, f"log_{step_name}.err")
-  env = dict(os.environ, PYTHONUNBUFFERED="1")
-  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser(
-      os.path.join("~", ".cache", "aejax", "xla")))
+  env = command_env()
   start = time.perf_counter()
-  cpu_start = _children_cpu()
-  with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
-    process = subprocess.Popen([sys.executable] + argv, stdout=stdout,
-                               stderr=stderr, env=env)
-    try:
-      returncode = process.wait()
-    except KeyboardInterrupt:  # the child got the signal too: let it stop
-      process.wait()
-      raise
+  if zygote is not None and zygote.can_run(argv, env):
+    returncode, cpu = zygote.run(argv, env, stdout_path, stderr_path)
+  else:
+    cpu_start = _children_cpu()
+    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
+      process = subprocess.Popen([sys.executable] + argv, stdout=stdout,
+                                 stderr=stderr, env=env)
+      try:
+        returncode = process.wait()
+      except KeyboardInterrupt:  # the child got the signal too: let it stop
+        process.wait()
+        raise
+    cpu = _children_cpu() - cpu_start
   seconds = round(time.perf_counter() - start, 1)
-  cpu_seconds = round(_children_cpu() - cpu_start, 1)
+  cpu_seconds = round(cpu, 1)
   if returncode:
     with open(stderr_path) as f:
       tail = "".join(f.readlines()[-15:])
@@ -555,17 +679,25 @@ def reproduce(names, out: str, quick: bool = False, torch_python: str = "",
   todo = plan(tables, quick)
   log(f"{len(todo)} commands for {', '.join(names)} in {out}"
       + (" (quick)" if quick else ""))
-  for key in todo:
-    if any(dep in failed for dep in dependencies(*key, quick)):
-      failed.add(key)
-      errors.append(f"{key[0]}/{key[1]}: not run, a command it needs failed")
-      continue
-    try:
-      steps[key] = run_step(*key, out, quick, torch_python, log)
-    except StepFailed as e:
-      failed.add(key)
-      errors.append(str(e))
-      log(f"    FAILED: {e}")
+  # --quick's commands are seconds long: fork them from one Python that
+  # imported the libraries once. Full runs start a new Python each.
+  zygote = Zygote() if quick else None
+  try:
+    for key in todo:
+      if any(dep in failed for dep in dependencies(*key, quick)):
+        failed.add(key)
+        errors.append(f"{key[0]}/{key[1]}: not run, a command it needs "
+                      "failed")
+        continue
+      try:
+        steps[key] = run_step(*key, out, quick, torch_python, log, zygote)
+      except StepFailed as e:
+        failed.add(key)
+        errors.append(str(e))
+        log(f"    FAILED: {e}")
+  finally:
+    if zygote is not None:
+      zygote.close()
   reports = {}
   for table in tables:
     evaluated = evaluate(table, out, quick, torch_python, failed=failed)

@@ -240,3 +240,27 @@ def test_quick_runs_every_command_of_every_table(group, tmp_path, capsys,
       assert fact["status"] == reproduce.QUICK_NOTE, fact
     assert os.path.exists(os.path.join(out, f"{name}.md"))
     assert report["markdown"].startswith("| " + table.label_columns[0])
+
+
+def test_quick_commands_are_forks_with_their_own_argv_env_and_status(
+    tmp_path):
+  zygote = reproduce.Zygote()
+  try:
+    out, err = str(tmp_path / "out"), str(tmp_path / "err")
+    env = dict(reproduce.command_env(), AEJAX_SEEN="yes")
+    code = ("import os, sys; print(sys.argv[1:], os.environ['AEJAX_SEEN']); "
+            "sys.exit(3)")
+    status, cpu = zygote.run(["-c", code, "a", "b"], env, out, err)
+    assert status == 3 and cpu >= 0
+    with open(out) as f:
+      assert f.read() == "['a', 'b'] yes\n"
+    status, _ = zygote.run(["-m", "aejax.no_such_module"], env, out, err)
+    with open(err) as f:
+      assert status == 1 and "No module named aejax.no_such_module" in f.read()
+    # JAX read its settings when the zygote imported it: other settings
+    # need a new Python.
+    assert zygote.can_run(["-m", "aejax.main"], env)
+    assert not zygote.can_run(["-m", "aejax.main"],
+                              dict(env, JAX_PLATFORMS="tpu"))
+  finally:
+    zygote.close()
