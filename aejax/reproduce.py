@@ -19,9 +19,9 @@ interrupted training run resumes from its checkpoint); a result written by a
 different command there is refused. ``--quick`` runs every command with tiny
 settings (scikit-learn's 8x8 digits, two training steps, a few samples) into
 ``runs/reproduce_quick``, each command a fork of one Python that imported
-the libraries once (:class:`Zygote`): it checks that the commands work and that every
-number can be read, not the numbers. ``--recorded`` prints the recorded
-tables, ``--commands`` the commands a table runs.
+the libraries once (:class:`Zygote`): it checks that the commands work and
+that every number can be read, not the numbers. ``--recorded`` prints the
+recorded tables, ``--commands`` the commands a table runs.
 
 The tables are data, in :mod:`aejax.reproduce_tables`.
 """
@@ -211,6 +211,7 @@ for line in sys.stdin:
       os.dup2(out, 1)
       os.dup2(err, 2)
       sys.stdin.close()
+      os.chdir(request["cwd"])
       os.environ.clear()
       os.environ.update(request["env"])
       argv = request["argv"]
@@ -260,7 +261,7 @@ class Zygote:
                                                   env.get("LD_PRELOAD")]))
     self._process = subprocess.Popen(
         [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env=env, cwd=ROOT, text=True)
+        stdout=subprocess.PIPE, env=env, text=True)
     if self._process.stdout.readline().strip() != "ready":
       self.close()
       raise RuntimeError("The --quick command server did not start.")
@@ -279,8 +280,8 @@ class Zygote:
     if self._env.get("LD_PRELOAD"):
       env = dict(env, LD_PRELOAD=self._env["LD_PRELOAD"])
     self._process.stdin.write(json.dumps({
-        "argv": argv, "env": env, "stdout": stdout_path,
-        "stderr": stderr_path}) + "\n")
+        "argv": argv, "env": env, "cwd": os.getcwd(),
+        "stdout": stdout_path, "stderr": stderr_path}) + "\n")
     self._process.stdin.flush()
     answer = self._process.stdout.readline()
     if not answer:

@@ -242,6 +242,19 @@ RUNS: dict[str, dict[str, Step]] = {
         "deep_ae_fashion_mnist.py", "num_epochs=30",
         "optimizer.decay_steps=12870", "optimizer.final_lr_fraction=0.01",
         wall_s=341)},
+    # issue 15: the loss at 100 epochs, then the long config, with its curve
+    "deep_ae_bce100": {"train": train(
+        "deep_ae_fashion_mnist.py", "num_epochs=100",
+        "optimizer.decay_steps=42900", "optimizer.final_lr_fraction=0.01",
+        wall_s=None)},
+    "deep_ae_mse100": {"train": train(
+        "deep_ae_fashion_mnist.py", "method.loss=mse", "num_epochs=100",
+        "optimizer.decay_steps=42900", "optimizer.final_lr_fraction=0.01",
+        wall_s=990)},
+    "deep_ae_long": {"train": train("deep_ae_long_fashion_mnist.py",
+                                    wall_s=None),
+                     "curve": Step("aejax.eval.curve", ("--workdir={dir}",),
+                                   wall_s=None)},
     "deep_ae_10ep": {"train": train("deep_ae_fashion_mnist.py",
                                     "num_epochs=10", wall_s=488)},
     "deep_ae_10ep_untied": {"train": train(
@@ -552,6 +565,13 @@ TABLES: tuple[Table, ...] = (
                      6.14),
                     ("deep AE, cosine decay 1e-3 → 1e-5", "yes", "yes", "30",
                      "deep_ae_cosine30", 1420814, 5.57),
+                    ("deep AE, cosine decay 1e-3 → 1e-5", "yes", "yes",
+                     "100", "deep_ae_bce100", 1420814, None),
+                    ("deep AE, cosine, squared-error loss", "yes", "yes",
+                     "100", "deep_ae_mse100", 1420814, 5.25),
+                    ("deep AE, cosine, squared-error loss "
+                     "(deep_ae_long_fashion_mnist.py)", "yes", "yes", "200",
+                     "deep_ae_long", 1420814, None),
                     ("deep AE", "yes", "yes", "10", "deep_ae_10ep", 1420814,
                      6.55),
                     ("deep AE", "no", "yes", "10", "deep_ae_10ep_untied",
