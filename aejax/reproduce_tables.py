@@ -580,7 +580,11 @@ TABLES: tuple[Table, ...] = (
                      "deep_ae_10ep_no_pretraining", 1420814, 6.84),
                     ("deep AE", "no", "no", "10",
                      "deep_ae_10ep_untied_no_pretraining", 2837314, 6.62))),
-        quick_rows=(0, 1)),
+        quick_rows=(0, 1, 5),   # 5: the long config and its curve
+        facts=(("long config: test sq. error at its first checkpoint, "
+                "10 epochs (aejax.eval.curve)",
+                Metric("deep_ae_long", (0, "test"), None, tol=0.2,
+                       step="curve")),)),
     Table(
         "stacked_dae",
         "Stacked denoising autoencoder (Vincent et al. 2010), "
