@@ -18,7 +18,8 @@ Chosen on the validation split (sq. error per image, one seed each):
   cosine, 100 epochs, Bernoulli loss (this config)    validation 5.35
   cosine, 100 epochs, squared-error loss              validation 5.37
   cosine, 200 epochs, squared-error loss              validation 5.52
-Wall time on the 2-core CPU: 32 min beside another training run.
+Wall time on the quiet 2-core CPU: 13 min 35 s (794 s of training); test
+5.22 (2.3x better than PCA-30's 12.24).
 """
 
 import os
