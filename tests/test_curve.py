@@ -46,6 +46,11 @@ def test_the_last_point_is_the_runs_test_number(tmp_path):
     curve.test_curve(workdir, "psnr_db")
 
 
-def test_a_run_without_checkpoints_is_one_clear_error(tmp_path):
+def test_a_directory_without_a_run_or_checkpoints_is_one_clear_error(
+    tmp_path):
+  with pytest.raises(FileNotFoundError, match="not a work directory"):
+    curve.test_curve(str(tmp_path))
+  assert not os.listdir(tmp_path)   # and nothing was written there
+  (tmp_path / "run.json").write_text("{}")
   with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
     curve.test_curve(str(tmp_path))

@@ -58,9 +58,12 @@ def test_curve(workdir: str, metric: str = "sq_err_per_image") -> dict:
   from aejax.plotting import read_metrics
   from aejax.train.checkpoint import Checkpointer
   from aejax.train.hooks import evaluate
-  from aejax.train.loop import evaluation_key, load_run
+  from aejax.train.loop import RUN_FILE, evaluation_key, load_run
   from aejax.train.step import compile_steps
   from aejax.train.writers import METRICS_FILE
+  if not os.path.exists(os.path.join(workdir, RUN_FILE)):
+    raise FileNotFoundError(f"{workdir} holds no {RUN_FILE}: it is not a "
+                            "work directory written by aejax.main.")
   checkpointer = Checkpointer(workdir, asynchronous=False)
   try:
     steps = checkpointer.all_steps()
