@@ -96,12 +96,29 @@ def reexec_with_tcmalloc() -> None:
           "system malloc; conv models train up to 1.6x slower on CPU. Set "
           f"{ENV_VAR}=system to silence this.", file=sys.stderr)
     return
-  env = dict(os.environ)
-  env["LD_PRELOAD"] = " ".join(filter(None, [path, env.get("LD_PRELOAD")]))
+  env = _preloaded(dict(os.environ), path)
   sys.stdout.flush()
   sys.stderr.flush()
   # orig_argv: the interpreter's own options and "-m module" included.
   os.execve(sys.executable, [sys.executable] + sys.orig_argv[1:], env)
+
+
+def _preloaded(env: dict, path: str) -> dict:
+  return dict(env, LD_PRELOAD=" ".join(filter(None, [path,
+                                                      env.get("LD_PRELOAD")])))
+
+
+def tcmalloc_env(env: dict) -> dict:
+  """``env`` as :func:`reexec_with_tcmalloc` would run a command under it:
+  with tcmalloc preloaded, unless ``$AEJAX_HOST_ALLOCATOR`` is ``system``,
+  this is not Linux, it is preloaded already or it is not installed (then
+  ``env`` unchanged). For a process that starts commands without their
+  re-exec (aejax.reproduce's zygote)."""
+  if (_requested() == "system" or not sys.platform.startswith("linux") or
+      TCMALLOC in env.get("LD_PRELOAD", "")):
+    return env
+  path = find_tcmalloc()
+  return env if path is None else _preloaded(env, path)
 
 
 def command_module() -> str | None:

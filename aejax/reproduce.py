@@ -252,13 +252,8 @@ class Zygote:
   def __init__(self):
     # pylint: disable=g-import-not-at-top
     from aejax import host_allocator
-    env = command_env()
-    tcmalloc = host_allocator.find_tcmalloc()
-    if (tcmalloc and os.environ.get(host_allocator.ENV_VAR) != "system" and
-        tcmalloc not in env.get("LD_PRELOAD", "")):
-      # what the commands' own re-exec would give them (children inherit it)
-      env["LD_PRELOAD"] = " ".join(filter(None, [tcmalloc,
-                                                  env.get("LD_PRELOAD")]))
+    # What the commands' own re-exec would give them (children inherit it).
+    env = host_allocator.tcmalloc_env(command_env())
     self._process = subprocess.Popen(
         [sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, env=env, text=True)
