@@ -188,14 +188,18 @@ def cache_runs(experiment: str, cold_s=None, warm_s=None) -> dict:
   return {"cold": one("cold", cold_s), "warm": one("warm", warm_s)}
 
 
-# The semi-supervised table (aejax.eval.semi_supervised, 100 labels, draws
-# 0-2): (n, run, then (mean, std) of scratch, m1, m2, m1m2 and of the three
-# paired differences with scratch), recorded from runs/semi_supervised_100
-# (BENCHMARKS.md gives the command, machine and wall time).
-SEMI_SUPERVISED_WALL_S = 4143
+# The semi-supervised table (aejax.eval.semi_supervised, 100 and 1000
+# labels, draws 0-2): the runs (n, run, wall seconds), then per n the
+# (mean, std) of scratch, m1, m2, m1m2 and of the three paired differences
+# with scratch (BENCHMARKS.md gives the commands, machine and wall times).
+SEMI_SUPERVISED_RUNS = ((100, "semi_supervised", 4143),
+                         (1000, "semi_supervised_1000", 1441))
 SEMI_SUPERVISED_RECORDED = (
     (100, "semi_supervised", (0.701, 0.030), (0.668, 0.035), (0.680, 0.027),
-     (0.704, 0.030), (-0.033, 0.005), (-0.021, 0.004), (0.002, 0.012)),)
+     (0.704, 0.030), (-0.033, 0.005), (-0.021, 0.004), (0.002, 0.012)),
+    (1000, "semi_supervised_1000", (0.796, 0.005), (0.787, 0.004),
+     (0.790, 0.006), (0.789, 0.010), (-0.009, 0.005), (-0.006, 0.004),
+     (-0.007, 0.006)))
 
 
 RUNS: dict[str, dict[str, Step]] = {
@@ -292,11 +296,12 @@ RUNS: dict[str, dict[str, Step]] = {
     "few_labels_head128": {"few_labels": few_labels("--head_hidden=128",
                                                     wall_s=821)},
     # semi_supervised
-    "semi_supervised": {"semi_supervised": Step(
+    **{run: {"semi_supervised": Step(
         "aejax.eval.semi_supervised",
-        ("--output_dir={dir}", "--labels=100", "--draws=3"),
+        ("--output_dir={dir}", f"--labels={n}", "--draws=3"),
         result="semi_supervised.json", quick=("--quick", "--draws=1"),
-        wall_s=SEMI_SUPERVISED_WALL_S)},
+        wall_s=wall_s)}
+       for n, run, wall_s in SEMI_SUPERVISED_RUNS},
     # frechet, two_sample, nll
     "classifier": {
         "train": Step("aejax.eval.classifier", ("--workdir={dir}",),
