@@ -375,19 +375,23 @@ RUNS: dict[str, dict[str, Step]] = {
     # throughput, loop, compile_cache, on_device
     "bench": {"bench": Step("aejax.bench", _BENCH_ALL,
                             quick=("--batch=32", "--steps=2", "--warmup=1"),
-                            wall_s=241)},
+                            wall_s=86)},
     "loop": {"loop": Step("aejax.bench", (
         "--loop={experiments}/ae_fashion_mnist.py", "--epochs=3"),
                           # the same machinery on a smaller model: 6 s
                           # instead of 28 s at the tests' -O0
                           quick=("--loop={experiments}/"
-                                 "linear_ae_fashion_mnist.py", "--epochs=2"))},
-    "cache_ae": cache_runs("ae_fashion_mnist.py"),
-    "cache_dae_conv": cache_runs("dae_conv_fashion_mnist.py"),
-    "on_device_dense_ae": {"bench": on_device("dense_ae", "32,128", "100")},
-    "on_device_conv_ae": {"bench": on_device("conv_ae", "32", "50")},
-    "on_device_conv_vae": {"bench": on_device("conv_vae", "32", "50")},
-    "on_device_dcgan": {"bench": on_device("dcgan", "32", "20")},
+                                 "linear_ae_fashion_mnist.py", "--epochs=2"),
+                          wall_s=13)},
+    "cache_ae": cache_runs("ae_fashion_mnist.py", 4.8, 3.5),
+    "cache_dae_conv": cache_runs("dae_conv_fashion_mnist.py", 10.5, 6.8),
+    "on_device_dense_ae": {"bench": on_device("dense_ae", "32,128", "100",
+                                              wall_s=21)},
+    "on_device_conv_ae": {"bench": on_device("conv_ae", "32", "50",
+                                             wall_s=27)},
+    "on_device_conv_vae": {"bench": on_device("conv_vae", "32", "50",
+                                              wall_s=27)},
+    "on_device_dcgan": {"bench": on_device("dcgan", "32", "20", wall_s=28)},
 }
 
 
@@ -884,14 +888,14 @@ TABLES: tuple[Table, ...] = (
                             "batch": batch}, "peak_host_mem_mb", mb, rel=0.25,
                   fmt="{:.0f}")))
               for model, batch, target, ours, theirs, ratio, compile_s, mb in (
-                  ("dense_ae", 32, "≥ 1.2", 5472, 4071, 1.34, 1.9, 535),
-                  ("dense_ae", 128, "≥ 1.2", 10657, 10792, 0.99, 1.78, 587),
-                  ("conv_ae", 32, "≥ 1.0", 1433, 934, 1.53, 4.65, 653),
-                  ("conv_ae", 128, "≥ 1.0", 1019, 739, 1.38, 5.83, 756),
-                  ("conv_vae", 32, "≥ 1.0", 1136, 1010, 1.12, 6.06, 954),
-                  ("conv_vae", 128, "≥ 1.0", 1465, 928, 1.58, 5.69, 956),
-                  ("dcgan", 32, "≥ 1.0", 511, 389, 1.31, 7.64, 961),
-                  ("dcgan", 128, "≥ 1.0", 547, 442, 1.24, 7.59, 962))),
+                  ("dense_ae", 32, "≥ 1.2", 13914, 11604, 1.20, 0.68, 496),
+                  ("dense_ae", 128, "≥ 1.2", 31300, 29430, 1.06, 0.64, 539),
+                  ("conv_ae", 32, "≥ 1.0", 2932, 2574, 1.14, 1.95, 604),
+                  ("conv_ae", 128, "≥ 1.0", 2382, 2128, 1.12, 1.97, 679),
+                  ("conv_vae", 32, "≥ 1.0", 3130, 2809, 1.11, 2.23, 894),
+                  ("conv_vae", 128, "≥ 1.0", 2768, 2370, 1.17, 2.14, 905),
+                  ("dcgan", 32, "≥ 1.0", 1153, 1195, 0.96, 2.48, 910),
+                  ("dcgan", 128, "≥ 1.0", 1126, 1289, 0.87, 2.54, 910))),
         quick_rows=(0, 2, 4, 6)),
     Table(
         "loop", "The loop is as fast as its steps",
@@ -901,9 +905,9 @@ TABLES: tuple[Table, ...] = (
         (Row(("experiments/ae_fashion_mnist.py", "128"), (
             printed("loop", "loop", "steps_per_epoch", recorded=429, tol=0,
                     fmt="{:d}"),
-            printed("loop", "loop", "loop_epoch_s", recorded=5.08, rel=0.3),
-            printed("loop", "loop", "bare_steps_s", recorded=4.72, rel=0.3),
-            printed("loop", "loop", "loop_over_bare", recorded=1.08, tol=0.1,
+            printed("loop", "loop", "loop_epoch_s", recorded=2.05, rel=0.3),
+            printed("loop", "loop", "bare_steps_s", recorded=1.75, rel=0.3),
+            printed("loop", "loop", "loop_over_bare", recorded=1.18, tol=0.1,
                     ))),)),
     Table(
         "compile_cache", "One compilation; cold vs warm start",
@@ -916,9 +920,9 @@ TABLES: tuple[Table, ...] = (
                    step="warm")))
               for label, run, cold, warm in (
                   ("experiments/ae_fashion_mnist.py (MLP AE)", "cache_ae",
-                   15.5, 4.2),
+                   2.0, 0.7),
                   ("experiments/dae_conv_fashion_mnist.py (conv DAE, "
-                   "BatchNorm)", "cache_dae_conv", 35.2, 4.9)))),
+                   "BatchNorm)", "cache_dae_conv", 4.4, 1.2)))),
     Table(
         "on_device",
         "More work per dispatch: lax.scan over an epoch's steps, "
@@ -935,11 +939,11 @@ TABLES: tuple[Table, ...] = (
               for model, batch, steps, run, sel, loop, scan, s_l, vmap, v_l in
               ((m, b, n, f"on_device_{m}", {"model": m, "batch": b}, *v)
                for m, b, n, *v in (
-                   ("dense_ae", 32, 100, 6575, 8955, 1.36, 2723, 0.41),
-                   ("dense_ae", 128, 100, 11914, 14063, 1.18, 8267, 0.69),
-                   ("conv_ae", 32, 50, 995, 459, 0.46, 665, 0.67),
-                   ("conv_vae", 32, 50, 1389, 551, 0.40, 750, 0.54),
-                   ("dcgan", 32, 20, 539, 57, 0.11, 220, 0.41))))),
+                   ("dense_ae", 32, 100, 12678, 14417, 1.14, 9114, 0.72),
+                   ("dense_ae", 128, 100, 29338, 33289, 1.14, 23162, 0.79),
+                   ("conv_ae", 32, 50, 2845, 963, 0.34, 1908, 0.67),
+                   ("conv_vae", 32, 50, 3229, 980, 0.30, 2175, 0.67),
+                   ("dcgan", 32, 20, 1153, 767, 0.67, 684, 0.59))))),
 )
 
 TABLES_BY_NAME = {t.name: t for t in TABLES}
