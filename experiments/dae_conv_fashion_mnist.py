@@ -8,9 +8,11 @@ transposed-conv decoder, sigmoid output. Noise N(0.5, 0.5) added and clipped
 to [0, 1]; 25 epochs, batch 32, Adam 1e-3, MSE (all as in the seed article).
 Writes denoising.png (noisy | denoised | clean) and loss_curves.png.
 
-Wall time and result (BENCHMARKS.md): the 25 epochs take 22 min on a quiet
-2-core CPU and reach a test PSNR of 18.6 dB, MSE 0.0159 per pixel (denoised
-vs clean; the noisy input is at 5.9 dB); 2 epochs already give 17.8 dB.
+Wall time and result (BENCHMARKS.md, dae_conv table): the 25 epochs take
+20 min on a 2-core CPU (shared) and reach a test PSNR of 18.3 dB, MSE
+0.0166 per pixel (denoised vs clean; the noisy input is at 5.9 dB; an
+earlier run on another CPU ended at 18.6 dB, within this run's
+epoch-to-epoch swing); 2 epochs already give 17.8 dB.
 """
 
 from aejax.config import base_config
