@@ -647,12 +647,17 @@ def duration(seconds: float) -> str:
   return f"{minutes / 60:.1f} h"
 
 
+def expected_wall_time(table: Table) -> str:
+  """``expected_seconds`` as BENCHMARKS.md and ``--list`` show it."""
+  seconds, complete = expected_seconds(table)
+  return (("" if complete else "≥ ") + duration(seconds)) if seconds else (
+      "not recorded")
+
+
 def list_tables() -> str:
   lines = []
   for table in TABLES:
-    seconds, complete = expected_seconds(table)
-    wall = (("" if complete else "≥ ") + duration(seconds)) if seconds else (
-        "not recorded")
+    wall = expected_wall_time(table)
     steps = len(plan([table], quick=False))
     lines.append(f"{table.name:15s} {wall:>12s} {steps:3d}  {table.title}")
   return ("table           wall time¹ commands\n"

@@ -120,7 +120,13 @@ def test_recorded_tables_are_the_ones_in_benchmarks_md(capsys):
     md = reproduce.markdown(table, reproduce.evaluate(table, "", False,
                                                       recorded_only=True))
     assert md in text, f"{table.name}: BENCHMARKS.md lacks\n{md}"
-    assert f"python -m aejax.reproduce {table.name}`" in text, table.name
+    wall = reproduce.expected_wall_time(table)
+    # The section's command line and the index table state the wall time
+    # that --list computes from the recorded steps.
+    assert (f"`python -m aejax.reproduce {table.name}` (expected wall time: "
+            f"{wall})") in text, table.name
+    assert re.search(rf"\| `{table.name}` \| [^|]* \| {re.escape(wall)} \|",
+                     text), table.name
 
 
 def _fake_tables(monkeypatch, tmp_path):
