@@ -134,10 +134,10 @@ def frechet(wall_s=7.0) -> Step:
               quick=("--n=100",), wall_s=wall_s)
 
 
-def two_sample(*args: str) -> Step:
+def two_sample(*args: str, wall_s=53) -> Step:
   return Step("aejax.eval.two_sample", ("--workdir={dir}",) + args,
               quick=("--n=100", "--repeats=2", "--permutations=10",
-                     "--scales=0.25"))
+                     "--scales=0.25"), wall_s=wall_s)
 
 
 def few_labels(*args: str, wall_s=None) -> Step:
@@ -323,7 +323,7 @@ RUNS: dict[str, dict[str, Step]] = {
     "ae_2d": {"train": train("aae_fashion_mnist.py", "method.name=ae",
                              "method.prior=gaussian",
                              "method.adversarial_learning_rate=0",
-                             wall_s=90),
+                             wall_s=45),
               "two_sample": two_sample("--prior=mixture")},
     "nll_k1": {"train": train("vae_fashion_mnist.py", "num_epochs=10",
                               "method.num_samples=1", wall_s=144),
