@@ -14,7 +14,7 @@ epochs. A checkpoint every 10 epochs is kept, for the curve of test error
 against training time (aejax.eval.curve; nothing is chosen by it).
 
 Chosen on the validation split (sq. error per image, one seed each):
-  cosine, 30 epochs (deep_ae table)                  test 5.57
+  cosine, 30 epochs (deep_ae table)                  validation 5.68
   cosine, 100 epochs, Bernoulli loss (this config)    validation 5.35
   cosine, 100 epochs, squared-error loss              validation 5.37
   cosine, 200 epochs, squared-error loss              validation 5.52
