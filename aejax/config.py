@@ -102,6 +102,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.method.classifier_hidden = (500,)  # q(y|x) / M1's classifier widths
   c.method.m2_hidden = (500,)       # m1m2: M2's encoder widths on z₁
   c.method.m2_latent_dim = 50       # m1m2: size of M2's z₂
+  # ladder (Rasmus et al. 2015): see aejax/methods/ladder.py.
+  c.method.layer_noise_std = 0.3    # std of the Gaussian noise added to the
+  #                                   input and every normalised layer
+  c.method.denoising_weights = (1000.0, 10.0, 0.1, 0.1, 0.1, 0.1, 0.1)
+  #                                 λ⁽ˡ⁾ of each layer's denoising cost,
+  #                                 input first (len(model.hidden) + 2)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adam"
@@ -187,6 +193,17 @@ def _ints(lo=0, nonempty=False):
   return rule
 
 
+def _floats(lo=0, nonempty=False):
+  expected = (f"a {'non-empty ' if nonempty else ''}tuple of finite numbers "
+              f">= {lo}")
+
+  def rule(value):
+    ok = isinstance(value, (tuple, list)) and (value or not nonempty) and all(
+        _kind(v, float) and v >= lo for v in value)
+    return None if ok else expected
+  return rule
+
+
 def _of_type(kind, expected):
   return lambda value: None if _kind(value, kind) else expected
 
@@ -259,6 +276,8 @@ FIELD_RULES = {
     "method.classifier_hidden": _ints(1),
     "method.m2_hidden": _ints(1, nonempty=True),
     "method.m2_latent_dim": _number(int, 1),
+    "method.layer_noise_std": _number(float, 0),
+    "method.denoising_weights": _floats(0, nonempty=True),
     "optimizer.name": _one_of("adam", "adamw", "sgd"),
     "optimizer.learning_rate": _number(float, 0),
     "optimizer.b1": _number(float, 0, 1, hi_open=True),

@@ -39,6 +39,8 @@ TINY = {
     "m2": {"data.binarize": True, "method.labelled_batch_size": 16},
     "m1m2": {"data.binarize": True, "method.labelled_batch_size": 16,
              "method.pretrain_epochs": 1},
+    "ladder": {"model.hidden": (16, 8), "method.labelled_batch_size": 16,
+               "method.denoising_weights": (1000.0, 10.0, 0.1, 0.1)},
 }
 CAPABILITIES = (base.Encoder, base.TrainableEncoder, base.Decoder,
                 base.Reconstructor, base.AnomalyScorer, base.Sampler,

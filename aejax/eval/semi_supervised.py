@@ -1,4 +1,5 @@
-r"""Few labels, semi-supervised: M1, M2 and M1 + M2 against scratch.
+r"""Few labels, semi-supervised: M1, M2, M1 + M2 and the ladder network
+against scratch.
 
   python -m aejax.eval.semi_supervised --output_dir=runs/semi_supervised \
       --labels=100,1000 --draws=3
@@ -7,11 +8,16 @@ For each number n of labels and each draw d (the class-balanced draws of
 :mod:`aejax.eval.few_labels`: ``numpy.random.default_rng([seed, n, d])``
 over the training split, the validation split held out by the loader):
 
-* ``m1``, ``m2``, ``m1m2``: one run of ``experiments/<method>_fashion_mnist.py``
+* ``m1``, ``m2``, ``m1m2``, ``ladder``, ``ladder_supervised``: one run of
+  ``experiments/<variant>_fashion_mnist.py``
   (:func:`aejax.train.loop.train_and_evaluate`) with ``method.num_labels=n``,
   ``method.label_draw=d`` and ``seed``, in ``<output_dir>/runs/n<n>_draw<d>_
-  <method>``; its test accuracy is the classifier's (q(y|x) for M2) on the
-  test split at the end of the run, from ``results.json``;
+  <variant>``; its test accuracy is the classifier's (q(y|x) for M2, the
+  clean encoder for the ladder) on the test split at the end of the run,
+  from ``results.json``; ``ladder_supervised`` is the ladder with every
+  denoising weight 0 (the same network, noise and batch normalisation,
+  trained on the labelled cross-entropy alone: what the ladder's
+  unlabelled cost adds);
 * ``scratch``: M2's classifier network alone (an MLP with the experiment's
   ``method.classifier_hidden``, on grey levels), trained on the same n
   images with the protocol of :mod:`aejax.eval.few_labels` (Adam,
@@ -30,6 +36,8 @@ Writes ``semi_supervised.json`` and prints a Markdown table.
 References:
   Kingma, Rezende, Mohamed & Welling, "Semi-Supervised Learning with Deep
   Generative Models", NIPS 2014.
+  Rasmus, Valpola, Honkala, Berglund & Raiko, "Semi-Supervised Learning
+  with Ladder Networks", NIPS 2015.
 """
 
 from __future__ import annotations
@@ -54,16 +62,18 @@ from aejax.methods.registry import fields_read
 from aejax.models.semi_supervised import MLP
 from aejax.train.loop import train_and_evaluate
 
-METHODS = ("scratch", "m1", "m2", "m1m2")
+METHODS = ("scratch", "m1", "m2", "m1m2", "ladder", "ladder_supervised")
 RESULTS_FILE = "semi_supervised.json"
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                            "..", "experiments")
-# --quick: the digits, a few steps (a check that every path runs).
+# --quick: the digits, a few steps (a check that every path runs; the
+# ladder's weights, ladder_supervised's too, fit its one hidden layer).
 QUICK = {"data.name": "digits", "max_steps": 3, "method.pretrain_epochs": 1,
          "eval_batch_size": 100, "checkpoint_every_steps": 3,
          "model.hidden": (32,), "model.latent_dim": 4,
          "method.classifier_hidden": (32,), "method.m2_hidden": (16,),
-         "method.m2_latent_dim": 4, "method.labelled_batch_size": 16}
+         "method.m2_latent_dim": 4, "method.labelled_batch_size": 16,
+         "method.denoising_weights": (1000.0, 1.0, 0.1)}
 
 
 class ScratchClassifier(nn.Module):
