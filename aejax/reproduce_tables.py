@@ -190,16 +190,27 @@ def cache_runs(experiment: str, cold_s=None, warm_s=None) -> dict:
 
 # The semi-supervised table (aejax.eval.semi_supervised, 100 and 1000
 # labels, draws 0-2): the runs (n, run, wall seconds), then per n the
-# (mean, std) of scratch, m1, m2, m1m2 and of the three paired differences
-# with scratch (BENCHMARKS.md gives the commands, machine and wall times).
-SEMI_SUPERVISED_RUNS = ((100, "semi_supervised", 4143),
-                         (1000, "semi_supervised_1000", 1441))
+# (mean, std) of each variant and of its paired difference with scratch
+# (BENCHMARKS.md gives the commands, machine and wall times).
+SEMI_SUPERVISED_VARIANTS = (("scratch", "scratch"), ("m1", "M1"), ("m2", "M2"),
+                            ("m1m2", "M1 + M2"), ("ladder", "ladder"),
+                            ("ladder_supervised", "ladder, λ = 0"))
+SEMI_SUPERVISED_RUNS = ((100, "semi_supervised", 1404 + 1089),
+                         (1000, "semi_supervised_1000", 1441 + 1364))
 SEMI_SUPERVISED_RECORDED = (
-    (100, "semi_supervised", (0.701, 0.030), (0.668, 0.035), (0.680, 0.027),
-     (0.704, 0.030), (-0.033, 0.005), (-0.021, 0.004), (0.002, 0.012)),
-    (1000, "semi_supervised_1000", (0.796, 0.005), (0.787, 0.004),
-     (0.790, 0.006), (0.789, 0.010), (-0.009, 0.005), (-0.006, 0.004),
-     (-0.007, 0.006)))
+    (100, "semi_supervised",
+     {"scratch": (0.701, 0.030), "m1": (0.668, 0.035), "m2": (0.680, 0.027),
+      "m1m2": (0.704, 0.030), "ladder": (0.762, 0.026),
+      "ladder_supervised": (0.716, 0.034)},
+     {"m1": (-0.033, 0.005), "m2": (-0.021, 0.004), "m1m2": (0.002, 0.012),
+      "ladder": (0.060, 0.006), "ladder_supervised": (0.014, 0.012)}),
+    (1000, "semi_supervised_1000",
+     {"scratch": (0.796, 0.005), "m1": (0.787, 0.004), "m2": (0.790, 0.006),
+      "m1m2": (0.789, 0.010), "ladder": (0.833, 0.003),
+      "ladder_supervised": (0.815, 0.005)},
+     {"m1": (-0.009, 0.005), "m2": (-0.006, 0.004), "m1m2": (-0.007, 0.006),
+      "ladder": (0.037, 0.003),
+      "ladder_supervised": (0.019, 0.003)}))
 
 
 RUNS: dict[str, dict[str, Step]] = {
@@ -298,7 +309,8 @@ RUNS: dict[str, dict[str, Step]] = {
     # semi_supervised
     **{run: {"semi_supervised": Step(
         "aejax.eval.semi_supervised",
-        ("--output_dir={dir}", f"--labels={n}", "--draws=3"),
+        ("--output_dir={dir}", f"--labels={n}", "--draws=3",
+         "--methods=" + ",".join(v for v, _ in SEMI_SUPERVISED_VARIANTS)),
         result="semi_supervised.json", quick=("--quick", "--draws=1"),
         wall_s=wall_s)}
        for n, run, wall_s in SEMI_SUPERVISED_RUNS},
@@ -690,19 +702,17 @@ TABLES: tuple[Table, ...] = (
                    (0.012, 0.005), (0.016, 0.004))))),
     Table(
         "semi_supervised",
-        "Semi-supervised VAEs (Kingma et al. 2014) vs scratch, few labels, "
-        "Fashion-MNIST test",
+        "Semi-supervised VAEs (Kingma et al. 2014) and the ladder network "
+        "(Rasmus et al. 2015) vs scratch, few labels, Fashion-MNIST test",
         ("labels",),
-        ("scratch", "M1", "M2", "M1 + M2", "M1 − scratch", "M2 − scratch",
-         "M1 + M2 − scratch"),
-        tuple(Row((str(n),), (
-            few(run, n, "scratch", *scratch), few(run, n, "m1", *m1),
-            few(run, n, "m2", *m2), few(run, n, "m1m2", *m1m2),
-            few(run, n, "m1", *m1_minus, minus_scratch=True),
-            few(run, n, "m2", *m2_minus, minus_scratch=True),
-            few(run, n, "m1m2", *m1m2_minus, minus_scratch=True)))
-              for n, run, scratch, m1, m2, m1m2, m1_minus, m2_minus,
-              m1m2_minus in SEMI_SUPERVISED_RECORDED)),
+        tuple(head for _, head in SEMI_SUPERVISED_VARIANTS)
+        + tuple(f"{head} − scratch" for _, head in SEMI_SUPERVISED_VARIANTS[1:]),
+        tuple(Row((str(n),), tuple(
+            few(run, n, variant, *means[variant])
+            for variant, _ in SEMI_SUPERVISED_VARIANTS) + tuple(
+                few(run, n, variant, *minus[variant], minus_scratch=True)
+                for variant, _ in SEMI_SUPERVISED_VARIANTS[1:]))
+              for n, run, means, minus in SEMI_SUPERVISED_RECORDED)),
     Table(
         "frechet",
         "Sample quality: Fréchet distance on the project classifier's "

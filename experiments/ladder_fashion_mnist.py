@@ -15,7 +15,12 @@ layer, denoising weights λ = (1000, 10, 0.1, 0.1, 0.1, 0.1, 0.1) from the
 input up, batches of 100 unlabelled images plus 100 drawn from the labelled
 ones, Adam 2e-3. Grey levels in [0, 1] (no binarisation). The paper trains
 for 150 epochs with the rate decayed linearly over the last 50; here a
-cosine decay over a shorter run (``num_epochs``).
+cosine decay over 10 epochs (5 500 steps, 3–4 min on the 2-core CPU).
+
+Length, on draw 0's validation accuracy (one run each): 10 epochs 0.782,
+30 epochs (``--config.num_epochs=30 --config.optimizer.decay_steps=16500``)
+0.790 at three times the cost; 10 is kept so that the few-label table's 12
+ladder runs fit in an hour. Nothing else was tuned: the rest is the paper's.
 """
 
 from aejax.config import base_config
