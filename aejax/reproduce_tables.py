@@ -262,7 +262,10 @@ RUNS: dict[str, dict[str, Step]] = {
     "deep_ae_long": {"train": train("deep_ae_long_fashion_mnist.py",
                                     wall_s=815),
                      "curve": Step("aejax.eval.curve", ("--workdir={dir}",),
-                                   wall_s=10)},
+                                   wall_s=10),
+                     "refine": Step("aejax.eval.refine_codes",
+                                    ("--workdir={dir}",),
+                                    quick=("--steps=5",), wall_s=292)},
     "deep_ae_mse100": {"train": train(
         "deep_ae_fashion_mnist.py", "method.loss=mse", "num_epochs=100",
         "optimizer.decay_steps=42900", "optimizer.final_lr_fraction=0.01",
@@ -604,8 +607,16 @@ TABLES: tuple[Table, ...] = (
                     ("deep AE", "yes", "no", "10",
                      "deep_ae_10ep_no_pretraining", 1420814, 6.84),
                     ("deep AE", "no", "no", "10",
-                     "deep_ae_10ep_untied_no_pretraining", 2837314, 6.62))),
-        quick_rows=(0, 1, 3),   # 3: the long config and its curve
+                     "deep_ae_10ep_untied_no_pretraining", 2837314, 6.62)))
+        + (Row(("deep AE of deep_ae_long_fashion_mnist.py, each image's "
+                "code refined: 300 Adam steps on its own error, decoder "
+                "fixed (aejax.eval.refine_codes)", "yes", "yes", "100"), (
+                    Metric("deep_ae_long", ("num_params",), 1420814, tol=0,
+                           fmt="{:d}"),
+                    printed("deep_ae_long", "refine", "test", "refined",
+                            recorded=4.45, tol=0.1))),),
+        quick_rows=(0, 1, 3, 10),   # 3, 10: the long config, its curve and
+        #                             its refined codes
         facts=(("long config: test sq. error at its first checkpoint, "
                 "10 epochs (aejax.eval.curve)",
                 Metric("deep_ae_long", (0, "test"), 6.54, tol=0.2,

@@ -6,6 +6,7 @@ was tried (BENCHMARKS.md, deep_ae table).
   python -m aejax.main --config=experiments/deep_ae_long_fashion_mnist.py \
       --workdir=runs/deep_ae_long
   python -m aejax.eval.curve --workdir=runs/deep_ae_long   # test error vs time
+  python -m aejax.eval.refine_codes --workdir=runs/deep_ae_long  # codes
 
 Same network and loss (784-1000-500-250-30, ELU, tied weights, greedy
 layer-wise pre-training, sigmoid output, Bernoulli cross-entropy), with the
@@ -31,6 +32,11 @@ and the seed-002 convolutional autoencoder (model.name="conv", filters
 (64, 128), BatchNorm, 30-d code, method "ae", Bernoulli loss, Adam 1e-3,
 batch 128): validation 11.73 after 2 epochs against this MLP's 8.24
 (stopped there). None of them helps (BENCHMARKS.md, deep_ae table).
+
+Codes found by optimisation through this model's decoder instead of one
+encoder pass (aejax.eval.refine_codes: 300 Adam steps at 0.01 on each
+image's own squared error, chosen on validation): validation 5.35 → 4.54,
+test 5.22 → 4.45; the encoder's amortisation gap is 0.77 per test image.
 """
 
 import os
