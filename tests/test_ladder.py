@@ -44,7 +44,7 @@ def _variables(method, x):
 
 
 def _np_costs(method, params, x, key):
-  """Per-layer costs [B] of eq. 3 in float64 NumPy, with the noise of
+  """Per-layer denoising costs [B] in float64 NumPy, with the noise of
   ``key`` drawn as the method draws it (one key per layer)."""
   p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
   num_layers = method.num_layers

@@ -12,7 +12,7 @@ input (Valpola 2015). Per step (Algorithm 1 of the paper):
   means and standard deviations μ⁽ˡ⁾, σ⁽ˡ⁾ of each layer;
 * the **decoder** (:class:`aejax.models.ladder.LadderNetworks`) estimates
   ẑ⁽ˡ⁾ from z̃⁽ˡ⁾ and the layer above, and the unsupervised cost is
-  Σ_l λ⁽ˡ⁾ / width⁽ˡ⁾ · ‖z⁽ˡ⁾ − (ẑ⁽ˡ⁾ − μ⁽ˡ⁾) / σ⁽ˡ⁾‖² per example (eq. 3;
+  Σ_l λ⁽ˡ⁾ / width⁽ˡ⁾ · ‖z⁽ˡ⁾ − (ẑ⁽ˡ⁾ − μ⁽ˡ⁾) / σ⁽ˡ⁾‖² per example (§3;
   at the input, layer 0, ‖x − ẑ⁽⁰⁾‖²), λ = ``method.denoising_weights``.
 
 The loss is mean(cross-entropy over the labelled sub-batch) + mean(denoising

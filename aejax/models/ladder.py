@@ -10,7 +10,7 @@ with BN a normalisation by the batch's mean and standard deviation (no
 learned scale: β and γ follow it). The decoder runs from the top down:
 u⁽ᴸ⁾ = BN(h̃⁽ᴸ⁾), u⁽ˡ⁾ = BN(V⁽ˡ⁺¹⁾ ẑ⁽ˡ⁺¹⁾), and ẑ⁽ˡ⁾ = g(z̃⁽ˡ⁾, u⁽ˡ⁾) combines
 the corrupted encoder's z̃⁽ˡ⁾ (the lateral connection) with the signal from
-above through the "vanilla" combinator of the paper (eq. 2; ten parameters
+above through the "vanilla" combinator of the paper (§3; ten parameters
 a₁ … a₁₀ per unit):
 
   μ = a₁ σ(a₂ u + a₃) + a₄ u + a₅,   v = a₆ σ(a₇ u + a₈) + a₉ u + a₁₀,
