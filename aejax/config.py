@@ -182,26 +182,24 @@ def _one_of(*choices):
   return rule
 
 
-def _ints(lo=0, nonempty=False):
-  expected = (f"a {'non-empty ' if nonempty else ''}tuple of integers >= "
-              f"{lo}")
+def _tuple(kind, lo=0, nonempty=False):
+  """A rule: a tuple of ints (``kind=int``) or finite numbers, each >= lo."""
+  name = "integers" if kind is int else "finite numbers"
+  expected = f"a {'non-empty ' if nonempty else ''}tuple of {name} >= {lo}"
 
   def rule(value):
     ok = isinstance(value, (tuple, list)) and (value or not nonempty) and all(
-        _kind(v, int) and v >= lo for v in value)
+        _kind(v, kind) and v >= lo for v in value)
     return None if ok else expected
   return rule
+
+
+def _ints(lo=0, nonempty=False):
+  return _tuple(int, lo, nonempty)
 
 
 def _floats(lo=0, nonempty=False):
-  expected = (f"a {'non-empty ' if nonempty else ''}tuple of finite numbers "
-              f">= {lo}")
-
-  def rule(value):
-    ok = isinstance(value, (tuple, list)) and (value or not nonempty) and all(
-        _kind(v, float) and v >= lo for v in value)
-    return None if ok else expected
-  return rule
+  return _tuple(float, lo, nonempty)
 
 
 def _of_type(kind, expected):
