@@ -77,16 +77,19 @@ def refine(method, params, batch_stats, x, steps: int, learning_rate: float):
 
 
 def refine_split(method, params, batch_stats, images: np.ndarray,
-                 steps: int, learning_rate: float,
-                 batch_size: int = 1000) -> dict:
+                 steps: int, learning_rate: float, batch_size: int = 1000,
+                 keep: int = 0) -> tuple[dict, tuple]:
   """Mean squared error per image of the encoder's and the refined codes
-  of ``images`` (uint8 or floats in [0, 1])."""
+  of ``images`` (uint8 or floats in [0, 1]), and ``(x, z₀, z)`` of the
+  first ``keep`` images."""
   from aejax.data.transforms import prepare_batch  # pylint: disable=g-import-not-at-top
-  encoder, refined = [], []
+  encoder, refined, kept = [], [], ()
   for i in range(0, len(images), batch_size):
     x = prepare_batch({"image": jnp.asarray(images[i:i + batch_size])}
                       )["image"]
     z0, z = refine(method, params, batch_stats, x, steps, learning_rate)
+    if i == 0:
+      kept = (x[:keep], z0[:keep], z[:keep])
     encoder.append(np.asarray(squared_errors(method, params, batch_stats,
                                              z0, x)))
     refined.append(np.asarray(squared_errors(method, params, batch_stats,
@@ -94,7 +97,7 @@ def refine_split(method, params, batch_stats, images: np.ndarray,
   encoder, refined = np.concatenate(encoder), np.concatenate(refined)
   return {"encoder": float(encoder.mean()), "refined": float(refined.mean()),
           "images": len(encoder),
-          "images_improved": int(np.sum(refined < encoder))}
+          "images_improved": int(np.sum(refined < encoder))}, kept
 
 
 def refine_run(workdir: str, steps: int = 300, learning_rate: float = 0.01,
@@ -117,17 +120,13 @@ def refine_run(workdir: str, steps: int = 300, learning_rate: float = 0.01,
             "steps": steps, "learning_rate": learning_rate,
             "metric": "squared error per image, summed over pixels"}
   for name, split in (("validation", data.validation), ("test", data.test)):
-    result[name] = refine_split(method, state.params, state.batch_stats,
-                                split.images, steps, learning_rate,
-                                config.eval_batch_size)
+    result[name], kept = refine_split(
+        method, state.params, state.batch_stats, split.images, steps,
+        learning_rate, config.eval_batch_size, keep=figure_images)
   result["seconds"] = round(time.perf_counter() - start, 1)
   if figure_images:
-    from aejax.data.transforms import prepare_batch
     from aejax.plotting import image_rows
-    x = prepare_batch({"image": jnp.asarray(
-        data.test.images[:figure_images])})["image"]
-    z0, z = refine(method, state.params, state.batch_stats, x, steps,
-                   learning_rate)
+    x, z0, z = kept   # the first test images
     decode = lambda codes: np.asarray(method.decode(
         state.params, state.batch_stats, codes)).reshape(x.shape)
     result["figure"] = os.path.basename(image_rows(

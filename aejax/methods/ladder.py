@@ -185,16 +185,16 @@ class Ladder(LabelledExamples, base.GradientMethod, base.Reconstructor):
       costs, moments = self.denoising_costs(params, batch["image"], k_u)
       weighted = [w * losses.batch_mean(c)
                   for w, c in zip(self.denoising_weights, costs)]
-      loss = loss + sum(weighted)
-      metrics["denoising_cost"] = sum(weighted)
+      denoising = sum(weighted)
+      loss = loss + denoising
+      metrics["denoising_cost"] = denoising
       metrics.update({f"denoising_cost_{l}": c
                       for l, c in enumerate(weighted)})
-      batch_stats = {
-          f"layer{l}": jax.tree_util.tree_map(
-              lambda old, new: STATS_MOMENTUM * old + (1 - STATS_MOMENTUM)
-              * jax.lax.stop_gradient(new),
-              batch_stats[f"layer{l}"], dict(zip(("mean", "var"), moment)))
-          for l, moment in enumerate(moments, start=1)}
+      moments = {f"layer{l}": {"mean": mean, "var": var}
+                 for l, (mean, var) in enumerate(moments, start=1)}
+      batch_stats = jax.tree_util.tree_map(
+          lambda old, new: STATS_MOMENTUM * old + (1 - STATS_MOMENTUM) * new,
+          batch_stats, jax.lax.stop_gradient(moments))
     if "labelled_image" in batch:
       _, logits, _ = self.encode_layers(params, batch["labelled_image"], k_l)
       labels = batch["labelled_label"]
